@@ -1,0 +1,15 @@
+"""Package metadata read from settings.ini (nbdev 2 convention)."""
+from configparser import ConfigParser
+import setuptools
+
+cfg = ConfigParser(delimiters=['='])
+cfg.read('settings.ini', encoding='utf-8')
+c = cfg['DEFAULT']
+setuptools.setup(
+    name=c['lib_name'], version=c['version'], description=c['description'],
+    author=c['author'], license=c['license'], python_requires=f">={c['min_python']}",
+    packages=setuptools.find_packages(include=[c['lib_name'], c['lib_name'] + '.*']),
+    install_requires=c['requirements'].split(),
+    extras_require={'dev': c['dev_requirements'].split()},
+    include_package_data=True, zip_safe=False,
+)
