@@ -1,0 +1,43 @@
+# Two commands do all set-up on a fresh machine:
+#   make run    installs the environment if needed, then runs the main job (nbs/run_loop.ipynb, digits default)
+#   make test   installs the environment if needed, then runs the whole test suite (what .ci/run calls)
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+BIN    := $(VENV)/bin
+ARGS   ?=
+OUT    ?= runs/run_loop.ipynb
+
+.PHONY: install run test export-check nbdev-test pytest slow bench clean-nbs
+
+$(VENV)/.installed: settings.ini setup.py
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	mkdir -p $(dir $(OUT))
+	$(BIN)/papermill nbs/run_loop.ipynb $(OUT) $(ARGS)
+
+test: install export-check nbdev-test pytest
+
+# CI fails if nbdev_export would change scollapse/ (notebooks and package out of sync)
+export-check: install
+	@rm -rf /tmp/scollapse-export-check && cp -r scollapse /tmp/scollapse-export-check
+	$(BIN)/nbdev_export
+	@if ! diff -r -q -x __pycache__ /tmp/scollapse-export-check scollapse; then \
+	  echo "scollapse/ was out of sync with nbs/: run nbdev_export and commit both"; exit 1; fi
+
+nbdev-test: install
+	$(BIN)/nbdev_test --n_workers 2
+
+pytest: install
+	$(BIN)/pytest -q tests
+
+slow: install
+	$(BIN)/pytest -q -m slow tests
+
+clean-nbs: install
+	$(BIN)/nbdev_clean

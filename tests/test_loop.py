@@ -1,0 +1,138 @@
+"""End-to-end behaviour of the self-consuming loop at tiny size."""
+import json
+import numpy as np
+import pandas as pd
+import pytest
+
+from scollapse.loop import (LoopConfig, run_loop, resolve_config, n_candidates, n_fresh, gen_dir, load_samples,
+                            ConfigMismatchError, gen0_path)
+from scollapse.ddpm import CheckpointError
+
+TINY = dict(dataset='digits', preset='smoke', n_train=40, n_ref=40, n_eval=20, generations=2, progress=False,
+            model_overrides={'epochs_gen0': 1, 'epochs_per_generation': 1, 'sampling_steps': 2})
+
+
+def tiny(tmp_path, cache_dir, **kw):
+    return LoopConfig(**{**TINY, 'out_dir': str(tmp_path / 'run'), 'cache_dir': str(cache_dir), **kw})
+
+
+def composition(out):
+    c = pd.read_csv(out / 'composition.csv')
+    return {(int(r.generation), r.source): int(r['count']) for _, r in c.iterrows() if r['count'] > 0}
+
+
+@pytest.mark.parametrize('paradigm,filt,expected', [
+    # N=40, 2 generations; sources: real, gen_0, gen_1
+    ('replace', 'none', {(0, 'real'): 40, (1, 'gen_0'): 40, (2, 'gen_1'): 40}),
+    ('replace', 'random', {(0, 'real'): 40, (1, 'gen_0'): 40, (2, 'gen_1'): 40}),
+    ('replace_fresh', 'none', {(0, 'real'): 40, (1, 'real'): 12, (1, 'gen_0'): 28, (2, 'real'): 12, (2, 'gen_1'): 28}),
+    ('accumulate', 'none', {(0, 'real'): 40, (1, 'real'): 40, (1, 'gen_0'): 40,
+                            (2, 'real'): 40, (2, 'gen_0'): 40, (2, 'gen_1'): 40}),
+])
+def test_paradigm_composition(tmp_path, cache_dir, paradigm, filt, expected):
+    cfg = tiny(tmp_path, cache_dir, paradigm=paradigm, filter=filt)
+    df = run_loop(cfg)
+    out = tmp_path / 'run'
+    assert composition(out) == expected
+    assert list(df.generation) == [0, 1, 2]
+    assert df.n_train.tolist() == [sum(v for (g, _), v in expected.items() if g == k) for k in range(3)]
+    # every model drew enough samples for its metrics and the next generation's candidates
+    r = resolve_config(cfg)
+    for g in range(3):
+        x, y = load_samples(out, g)
+        assert len(y) == max(r.n_eval, n_candidates(r)) and x.dtype == np.uint8 and x.shape[1:] == (1, 8, 8)
+        assert np.array_equal(np.bincount(y[:20], minlength=10), [2] * 10)  # class-balanced evaluation set
+    assert {'fid', 'precision', 'recall', 'class_accuracy', 'real_fraction', 'fid_floor'} <= set(df.columns)
+    assert df[['precision', 'recall', 'class_accuracy']].stack().between(0, 1).all()
+
+
+def test_accumulate_subsample_random_is_a_subset_of_the_pool(tmp_path, cache_dir):
+    df = run_loop(tiny(tmp_path, cache_dir, paradigm='accumulate_subsample', filter='random'))
+    comp = composition(tmp_path / 'run')
+    assert df.n_train.tolist() == [40, 40, 40]
+    assert sum(v for (g, _), v in comp.items() if g == 2) == 40
+    assert 0 < comp[(2, 'real')] < 40  # random from 40 real + 80 synthetic: some of each
+    assert df.real_fraction.iloc[0] == 1.0
+
+
+def test_replace_with_filter_draws_m_times_n_candidates(tmp_path, cache_dir):
+    cfg = resolve_config(tiny(tmp_path, cache_dir, paradigm='replace', filter='random', candidates_factor=3))
+    assert n_candidates(cfg) == 120
+    cfg = resolve_config(tiny(tmp_path, cache_dir, paradigm='replace_fresh', filter='random', candidates_factor=2))
+    assert n_fresh(cfg) == 12 and n_candidates(cfg) == 56
+
+
+def test_resume_equals_uninterrupted_run(tmp_path, cache_dir):
+    full = run_loop(tiny(tmp_path / 'a', cache_dir, paradigm='accumulate_subsample', filter='random'))
+    cfg_b = tiny(tmp_path / 'b', cache_dir, paradigm='accumulate_subsample', filter='random')
+    part = run_loop(cfg_b, stop_after=1)
+    assert list(part.generation) == [0, 1]
+    # simulate a crash in the middle of generation 2: partial files without the row.json marker
+    d = gen_dir(tmp_path / 'b' / 'run', 2); d.mkdir()
+    (d / 'samples.npz').write_bytes(b'garbage')
+    resumed = run_loop(cfg_b)
+    cols = ['generation', 'fid', 'precision', 'recall', 'class_accuracy', 'n_train', 'real_fraction']
+    pd.testing.assert_frame_equal(full[cols], resumed[cols])
+    for g in range(3):
+        xa, _ = load_samples(tmp_path / 'a' / 'run', g); xb, _ = load_samples(tmp_path / 'b' / 'run', g)
+        assert np.array_equal(xa, xb)
+
+
+def test_more_generations_extend_a_finished_run(tmp_path, cache_dir):
+    cfg = tiny(tmp_path, cache_dir, paradigm='replace', filter='none', generations=1)
+    assert len(run_loop(cfg)) == 2
+    cfg.generations = 2
+    assert len(run_loop(cfg)) == 3
+
+
+def test_different_config_in_existing_out_dir_is_refused(tmp_path, cache_dir):
+    run_loop(tiny(tmp_path, cache_dir, paradigm='replace', filter='none', generations=1))
+    before = (tmp_path / 'run' / 'config.json').read_text()
+    with pytest.raises(ConfigMismatchError, match='paradigm'):
+        run_loop(tiny(tmp_path, cache_dir, paradigm='accumulate', generations=1))
+    assert (tmp_path / 'run' / 'config.json').read_text() == before
+
+
+@pytest.mark.parametrize('kw,msg', [
+    (dict(dataset='imagenet'), 'dataset'),
+    (dict(paradigm='mix'), 'paradigm'),
+    (dict(filter='magic'), 'available filters'),
+    (dict(fresh_fraction=1.0, paradigm='replace_fresh'), 'fresh_fraction'),
+    (dict(fresh_fraction=-0.1, paradigm='replace_fresh'), 'fresh_fraction'),
+    (dict(n_train=5000), 'too large'),
+    (dict(generations=0), 'generations'),
+    (dict(paradigm='accumulate', filter='random'), 'does not apply'),
+    (dict(paradigm='accumulate_subsample', filter='none'), 'needs a filter'),
+    (dict(candidates_factor=0.5), 'candidates_factor'),
+    (dict(model_overrides={'epochs': 3}), 'unknown keys'),
+    (dict(model_overrides={'sampler': 'euler'}), 'sampler'),
+    (dict(preset='huge'), 'preset'),
+])
+def test_bad_input_raises_before_compute(tmp_path, kw, msg):
+    cfg = tiny(tmp_path, tmp_path / 'cache', **kw)
+    with pytest.raises(ValueError, match=msg):
+        run_loop(cfg)
+    assert not (tmp_path / 'cache').exists()   # nothing was trained or cached
+    assert not (tmp_path / 'run' / 'gen_00').exists()
+
+
+def test_non_writable_out_dir(tmp_path, cache_dir):
+    f = tmp_path / 'a_file'; f.write_text('x')
+    with pytest.raises(ValueError, match='not writable'):
+        run_loop(tiny(tmp_path, cache_dir, out_dir=str(f / 'run')))
+
+
+def test_missing_dataset_says_how_to_get_it(tmp_path, cache_dir):
+    from scollapse.data import DatasetNotFoundError
+    with pytest.raises(DatasetNotFoundError, match='download=True'):
+        run_loop(tiny(tmp_path, cache_dir, dataset='mnist', data_root=str(tmp_path / 'nodata')))
+    assert not (tmp_path / 'run').exists()
+
+
+def test_corrupted_checkpoint_is_a_clear_error(tmp_path, cache_dir):
+    cfg = tiny(tmp_path, cache_dir, paradigm='replace', filter='none', generations=2)
+    run_loop(cfg, stop_after=1)
+    (gen_dir(tmp_path / 'run', 1) / 'model.pt').write_bytes(b'not a checkpoint')
+    with pytest.raises(CheckpointError, match='corrupted'):
+        run_loop(cfg)
+    assert not (gen_dir(tmp_path / 'run', 2)).exists()
