@@ -1,0 +1,80 @@
+"""Filters: the interface contract, random selection, and LSF through the loop."""
+import json
+import numpy as np
+import pandas as pd
+import pytest
+
+from scollapse.filters import (Pool, FilterContext, select, get_filter, available_filters, random_filter,
+                               lsf_options, lsf_confidence)
+from scollapse.loop import LoopConfig, run_loop, gen_dir
+
+
+def pool(n=50, seed=0):
+    rng = np.random.default_rng(seed)
+    return Pool(rng.integers(0, 256, (n, 1, 8, 8), dtype=np.uint8), np.arange(n) % 10,
+                np.repeat(np.arange(-1, 4), n // 5))
+
+
+def test_random_filter_uniform_and_seeded():
+    p = pool(100)
+    picks = np.concatenate([select('random', p, 20, FilterContext(seed=s)) for s in range(300)])
+    counts = np.bincount(picks, minlength=100)
+    assert counts.min() > 30 and counts.max() < 95          # every item chosen ≈ 60 times, none always or never
+    assert np.array_equal(select('random', p, 20, FilterContext(seed=1)), select('random', p, 20, FilterContext(seed=1)))
+
+
+def test_interface_errors():
+    p = pool()
+    with pytest.raises(ValueError, match='available filters'):
+        get_filter('nope')
+    with pytest.raises(ValueError, match='pool of 50'):
+        select('random', p, 51, FilterContext())
+    with pytest.raises(ValueError, match='differ in length'):
+        Pool(p.images, p.labels[:3], p.source)
+    assert {'random', 'lsf'} <= set(available_filters())
+    with pytest.raises(ValueError, match='unknown LSF'):
+        lsf_options({'temperature': 2})
+    with pytest.raises(ValueError, match='condition'):
+        lsf_options({'condition': 'oracle'})
+
+
+TINY = dict(dataset='digits', preset='smoke', n_train=40, n_ref=40, n_eval=20, generations=2, progress=False,
+            model_overrides={'epochs_gen0': 1, 'epochs_per_generation': 1, 'sampling_steps': 2})
+
+
+@pytest.mark.parametrize('paradigm', ['accumulate_subsample', 'replace'])
+def test_lsf_in_the_loop(tmp_path, cache_dir, paradigm):
+    cfg = LoopConfig(**TINY, paradigm=paradigm, filter='lsf', out_dir=str(tmp_path / 'run'), cache_dir=str(cache_dir),
+                     filter_options={'t': 200})
+    df = run_loop(cfg)
+    assert df.n_train.tolist() == [40, 40, 40]
+    assert (df.lsf_t_star.dropna() == 200).all()
+    assert int(df.lsf_probe_params.dropna().iloc[0]) > 0
+    cache = tmp_path / 'run' / 'filter_cache'
+    assert len(list(cache.glob('lsf_probe_*.pt'))) == 1            # fitted once, reused by generation 2
+    z = np.load(cache / 'lsf_conf_gen02.npz')
+    sel = json.loads((gen_dir(tmp_path / 'run', 2) / 'row.json').read_text())['lsf_conf_selected']
+    # the selected set is the most confident part of the pool
+    assert sel == pytest.approx(np.sort(z['conf'])[-40:].mean(), rel=1e-6)
+    if paradigm == 'accumulate_subsample':
+        assert set(np.unique(z['source'])) == {-1, 0, 1}
+
+
+def test_lsf_prefers_real_images_over_noise(tmp_path, cache_dir):
+    """With a (briefly) trained gen-0 model, pure-noise 'samples' get lower confidence than real digits."""
+    from scollapse.loop import prepare
+    cfg = LoopConfig(**{**TINY, 'model_overrides': {'epochs_gen0': 30, 'sampling_steps': 2}, 'n_train': 200,
+                        'n_ref': 100}, paradigm='accumulate_subsample', filter='lsf', out_dir=str(tmp_path / 'run'),
+                     cache_dir=str(cache_dir))
+    cfg, data, out, _ = prepare(cfg)
+    from scollapse.loop import filter_context
+    ctx = filter_context(cfg, data, out, 1)
+    rng = np.random.default_rng(0)
+    real_x, real_y = data.splits.ref_x[:100], data.splits.ref_y[:100]
+    noise = rng.integers(0, 256, real_x.shape, dtype=np.uint8)
+    p = Pool(np.concatenate([real_x, noise]), np.concatenate([real_y, real_y]),
+             np.concatenate([np.full(100, -1), np.full(100, 0)]))
+    conf = lsf_confidence(p, ctx, {'t': 100})
+    assert conf[:100].mean() > conf[100:].mean() + 0.1
+    keep = select('lsf', p, 100, ctx)
+    assert (keep < 100).mean() > 0.8                                # mostly the real digits are kept
