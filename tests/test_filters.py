@@ -78,3 +78,41 @@ def test_lsf_prefers_real_images_over_noise(tmp_path, cache_dir):
     assert conf[:100].mean() > conf[100:].mean() + 0.1
     keep = select('lsf', p, 100, ctx)
     assert (keep < 100).mean() > 0.8                                # mostly the real digits are kept
+
+
+@pytest.mark.parametrize('name', ['greedy', 'threshold_decay'])
+def test_entropy_filters_pick_higher_entropy_than_random(name):
+    from scollapse.entropy import kl_entropy, pixel_features
+    from scollapse.data import load_dataset
+    x, y, _ = load_dataset('digits')
+    rng = np.random.default_rng(0)
+    # a redundant pool: 100 distinct digits, each repeated with tiny pixel jitter 5 times
+    base = x[rng.choice(len(x), 100, replace=False)]
+    jit = np.clip(np.repeat(base, 5, 0).astype(int) + rng.integers(-3, 4, (500, 1, 8, 8)), 0, 255).astype(np.uint8)
+    p = Pool(jit, np.zeros(500, np.int64), np.zeros(500, np.int64))
+    ctx = FilterContext(seed=0, real_images=x[:300], real_labels=y[:300], options={'features': 'pixel'})
+    X = pixel_features(jit)
+    h_sel = kl_entropy(X[select(name, p, 100, ctx)], on_duplicates='drop')
+    h_rand = np.mean([kl_entropy(X[select('random', p, 100, FilterContext(seed=s))], on_duplicates='drop')
+                      for s in range(5)])
+    assert h_sel > h_rand + 20      # nats, d=64: spread-out selection avoids the near-copies
+    if name == 'threshold_decay':
+        assert ctx.log['tdf_tau0'] > 0
+
+
+def test_entropy_filter_options_are_checked():
+    from scollapse.filters import entropy_options
+    with pytest.raises(ValueError, match='features'):
+        entropy_options({'features': 'dinov2'})
+    with pytest.raises(ValueError, match='decay'):
+        entropy_options({'decay': 1.5})
+    with pytest.raises(ValueError, match='tau'):
+        entropy_options({'tau': -1})
+
+
+def test_greedy_in_the_loop_records_entropy(tmp_path, cache_dir):
+    cfg = LoopConfig(**TINY, paradigm='accumulate_subsample', filter='greedy', out_dir=str(tmp_path / 'run'),
+                     cache_dir=str(cache_dir))
+    df = run_loop(cfg)
+    assert df.n_train.tolist() == [40, 40, 40]
+    assert np.isfinite(df[['entropy_train', 'gs', 'memorization']].to_numpy()).all()
