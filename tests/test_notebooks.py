@@ -32,6 +32,22 @@ def test_run_loop_unknown_filter_fails_before_compute(tmp_path, cache_dir):
 
 
 def test_parameters_tag_survives_nbdev_clean():
-    for name in ('run_loop.ipynb',):
+    for name in ('run_loop.ipynb', 'analysis_ole.ipynb', 'analysis_entropy.ipynb', 'benchmark.ipynb'):
         nb = nbformat.read(NBS / name, as_version=4)
         assert any('parameters' in c.metadata.get('tags', []) for c in nb.cells), name
+
+
+def test_analysis_ole_smoke(tmp_path, cache_dir):
+    nb = pm.execute_notebook(str(NBS / 'analysis_ole.ipynb'), str(tmp_path / 'out.ipynb'), cwd=str(tmp_path),
+                             parameters=dict(preset='smoke', cache_dir=str(cache_dir), t_grid=[100, 500, 900],
+                                             n_max=60, ssc_n=40, progress=False), progress_bar=False)
+    assert len(outputs(nb, 'image/png')) >= 4      # OLE heatmaps/curves, confidences, composition
+    assert (tmp_path / 'runs' / 'digits-accumulate_subsample-lsf-smoke-s0' / 'metrics.csv').exists()
+
+
+def test_analysis_entropy_smoke(tmp_path, cache_dir):
+    nb = pm.execute_notebook(str(NBS / 'analysis_entropy.ipynb'), str(tmp_path / 'out.ipynb'), cwd=str(tmp_path),
+                             parameters=dict(preset='smoke', cache_dir=str(cache_dir), sizes=[40, 60],
+                                             progress=False), progress_bar=False)
+    assert len(outputs(nb, 'image/png')) >= 4      # entropy/GS, 2 NN pictures, metrics
+    assert len(list((tmp_path / 'runs').glob('digits-*'))) == 5
