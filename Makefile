@@ -39,5 +39,11 @@ pytest: install
 slow: install
 	$(BIN)/pytest -q -m slow tests
 
+# speed figures (printed, never asserted): the main job + raw UNet throughput, and the entropy selectors
+bench: install
+	mkdir -p runs
+	$(BIN)/papermill nbs/benchmark.ipynb runs/benchmark.ipynb --log-output
+	$(BIN)/python tests/bench_entropy.py
+
 clean-nbs: install
 	$(BIN)/nbdev_clean
