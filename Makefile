@@ -1,13 +1,14 @@
 # Two commands do all set-up on a fresh machine:
-#   make run    installs the environment if needed, then runs the main job (nbs/run_loop.ipynb, digits default)
+#   make run    installs the environment if needed, then runs the main job (nbs/run_loop.ipynb -p filter lsf: ACU-LSF on digits)
 #   make test   installs the environment if needed, then runs the whole test suite (what .ci/run calls)
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 ARGS   ?=
 OUT    ?= runs/run_loop.ipynb
+MAIN   ?= -p filter lsf
 
-.PHONY: install run test export-check nbdev-test pytest slow bench clean-nbs
+.PHONY: install run compare test export-check nbdev-test pytest slow bench clean-nbs
 
 $(VENV)/.installed: settings.ini setup.py
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -19,7 +20,12 @@ install: $(VENV)/.installed
 
 run: install
 	mkdir -p $(dir $(OUT))
-	$(BIN)/papermill nbs/run_loop.ipynb $(OUT) $(ARGS)
+	$(BIN)/papermill nbs/run_loop.ipynb $(OUT) $(MAIN) $(ARGS)
+
+# the method x seed matrix (digits, 11 methods x 3 seeds by default; finished cells are never recomputed)
+compare: install
+	mkdir -p runs
+	$(BIN)/papermill nbs/compare.ipynb runs/compare.ipynb $(ARGS)
 
 test: install export-check nbdev-test pytest
 

@@ -282,4 +282,12 @@ d = { 'settings': { 'branch': 'main',
                                   'scollapse.report.plot_grids': ('report.html#plot_grids', 'scollapse/report.py'),
                                   'scollapse.report.plot_metrics': ('report.html#plot_metrics', 'scollapse/report.py'),
                                   'scollapse.report.run_label': ('report.html#run_label', 'scollapse/report.py'),
-                                  'scollapse.report.stage_times': ('report.html#stage_times', 'scollapse/report.py')}}}
+                                  'scollapse.report.stage_times': ('report.html#stage_times', 'scollapse/report.py')},
+            'scollapse.sweep': { 'scollapse.sweep.CellJob': ('sweep.html#celljob', 'scollapse/sweep.py'),
+                                 'scollapse.sweep.CellJob.__call__': ('sweep.html#celljob.__call__', 'scollapse/sweep.py'),
+                                 'scollapse.sweep.CellJob.__init__': ('sweep.html#celljob.__init__', 'scollapse/sweep.py'),
+                                 'scollapse.sweep.CellJob.checkpoint': ('sweep.html#celljob.checkpoint', 'scollapse/sweep.py'),
+                                 'scollapse.sweep.make_executor': ('sweep.html#make_executor', 'scollapse/sweep.py'),
+                                 'scollapse.sweep.papermill_parameters': ('sweep.html#papermill_parameters', 'scollapse/sweep.py'),
+                                 'scollapse.sweep.submit_matrix': ('sweep.html#submit_matrix', 'scollapse/sweep.py'),
+                                 'scollapse.sweep.wait_all': ('sweep.html#wait_all', 'scollapse/sweep.py')}}}

@@ -32,7 +32,7 @@ def test_run_loop_unknown_filter_fails_before_compute(tmp_path, cache_dir):
 
 
 def test_parameters_tag_survives_nbdev_clean():
-    for name in ('run_loop.ipynb', 'analysis_ole.ipynb', 'analysis_entropy.ipynb', 'benchmark.ipynb'):
+    for name in ('run_loop.ipynb', 'analysis_ole.ipynb', 'analysis_entropy.ipynb', 'benchmark.ipynb', 'compare.ipynb'):
         nb = nbformat.read(NBS / name, as_version=4)
         assert any('parameters' in c.metadata.get('tags', []) for c in nb.cells), name
 
@@ -47,7 +47,31 @@ def test_analysis_ole_smoke(tmp_path, cache_dir):
 
 def test_analysis_entropy_smoke(tmp_path, cache_dir):
     nb = pm.execute_notebook(str(NBS / 'analysis_entropy.ipynb'), str(tmp_path / 'out.ipynb'), cwd=str(tmp_path),
-                             parameters=dict(preset='smoke', cache_dir=str(cache_dir), sizes=[40, 60],
+                             parameters=dict(preset="smoke", cache_dir=str(cache_dir), sizes=[40, 60], seeds=[0, 1],
                                              progress=False), progress_bar=False)
     assert len(outputs(nb, 'image/png')) >= 4      # entropy/GS, 2 NN pictures, metrics
-    assert len(list((tmp_path / 'runs').glob('digits-*'))) == 5
+    assert len(list((tmp_path / 'runs').glob('digits-*'))) == 7   # 2 sizes x 2 seeds under replace + 3 filters
+    html = ' '.join(''.join(o['data']['text/html']) for o in outputs(nb, 'text/html'))
+    assert 'pooled' in html and 'seed 1' in html
+
+
+def test_compare_smoke(tmp_path):
+    tiny = dict(n_train=40, n_ref=40, n_eval=20, generations=2,
+                model_overrides={'epochs_gen0': 1, 'epochs_per_generation': 1, 'sampling_steps': 2},
+                filter_options={})
+    nb = pm.execute_notebook(str(NBS / 'compare.ipynb'), str(tmp_path / 'out.ipynb'), cwd=str(tmp_path),
+                             parameters=dict(preset='smoke', methods=['SYN', 'ACUR', 'ACU-greedy'], seeds=[0, 1],
+                                             root=str(tmp_path / 'cmp'), overrides=tiny, progress=False),
+                             progress_bar=False)
+    assert len(outputs(nb, 'image/png')) >= 3          # curves, ledger, grids
+    html = ' '.join(''.join(o['data']['text/html']) for o in outputs(nb, 'text/html'))
+    assert '★' in html and any(v in html for v in ('held', 'did not hold', 'mixed'))
+    assert 'greedy beats random' in html
+    assert len(list((tmp_path / 'cmp').glob('digits-smoke-*/*-s1'))) == 3
+    # a second call with run=False only collects: nothing is recomputed
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / 'cmp').rglob('samples.npz')}
+    pm.execute_notebook(str(NBS / 'compare.ipynb'), str(tmp_path / 'out2.ipynb'), cwd=str(tmp_path),
+                        parameters=dict(preset='smoke', methods=['SYN', 'ACUR', 'ACU-greedy'], seeds=[0, 1],
+                                        root=str(tmp_path / 'cmp'), overrides=tiny, run=False, progress=False),
+                        progress_bar=False)
+    assert before == {p: p.stat().st_mtime_ns for p in (tmp_path / 'cmp').rglob('samples.npz')}

@@ -1,0 +1,43 @@
+"""A local submitit sweep of the comparison matrix: jobs run run_loop.ipynb, resubmission resumes, compare collects."""
+import pytest
+
+from scollapse.sweep import submit_matrix, wait_all
+from scollapse.compare import collect, cell_config
+from scollapse.loop import gen_dir
+
+TINY = dict(n_train=40, n_ref=40, n_eval=20, generations=2,
+            model_overrides={'epochs_gen0': 1, 'epochs_per_generation': 1, 'sampling_steps': 2})
+METH, SEEDS = ['SYN', 'ACUR'], [0, 1]
+
+
+def test_local_sweep_runs_resumes_and_is_collected(tmp_path):
+    root = tmp_path / 'cmp'
+    kw = dict(preset='smoke', root=root, overrides=TINY, folder=tmp_path / 'submitit', threads=1)
+    jobs, table = submit_matrix(METH, SEEDS, **kw)
+    assert len(jobs) == 4 and (table.status == 'submitted').all()
+    res = wait_all(jobs)
+    assert (res.error == '').all(), res.to_string()
+    df = collect(METH, SEEDS, preset='smoke', root=root, overrides=TINY)
+    assert len(df) == 12 and df.complete.all()
+    for m in METH:
+        for s in SEEDS:   # each job left its executed notebook in the run directory
+            assert (tmp_path / cell_config(m, s, preset='smoke', root=root, overrides=TINY).out_dir / 'run_loop.ipynb').exists()
+    # a finished matrix submits nothing
+    jobs2, table2 = submit_matrix(METH, SEEDS, **kw)
+    assert jobs2 == [] and (table2.status == 'done before').all()
+    # a cell that lost its last generation (as if pre-empted) resumes: only generation 2 is redone
+    out = tmp_path / cell_config('SYN', 1, preset='smoke', root=root, overrides=TINY).out_dir
+    keep = (gen_dir(out, 1) / 'samples.npz').stat().st_mtime_ns
+    (gen_dir(out, 2) / 'row.json').unlink()
+    jobs3, table3 = submit_matrix(METH, SEEDS, **kw)
+    assert len(jobs3) == 1 and (wait_all(jobs3).error == '').all()
+    assert (gen_dir(out, 2) / 'row.json').exists() and (gen_dir(out, 1) / 'samples.npz').stat().st_mtime_ns == keep
+    assert collect(METH, SEEDS, preset='smoke', root=root, overrides=TINY).complete.all()
+
+
+def test_bad_sweep_input_fails_before_submitting(tmp_path):
+    with pytest.raises(ValueError, match='unknown'):
+        submit_matrix(['SYN', 'nope'], [0], preset='smoke', root=tmp_path / 'cmp', folder=tmp_path / 's')
+    with pytest.raises(ValueError, match="'slurm', 'local'"):
+        submit_matrix(['SYN'], [0], preset='smoke', root=tmp_path / 'cmp', cluster='k8s', folder=tmp_path / 's')
+    assert not (tmp_path / 's').exists()
