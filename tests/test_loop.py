@@ -136,3 +136,17 @@ def test_corrupted_checkpoint_is_a_clear_error(tmp_path, cache_dir):
     with pytest.raises(CheckpointError, match='corrupted'):
         run_loop(cfg)
     assert not (gen_dir(tmp_path / 'run', 2)).exists()
+
+
+def test_generation0_samples_are_shared_and_identical_to_fresh_ones(tmp_path, cache_dir):
+    a = tiny(tmp_path, cache_dir, paradigm='replace', filter='none', out_dir=str(tmp_path / 'a'), generations=1)
+    run_loop(a, stop_after=0)
+    shared = sorted(gen0_path(resolve_config(a)).parent.glob(gen0_path(resolve_config(a)).stem + '-samples*.npz'))
+    assert shared, 'generation-0 samples were not cached beside the model'
+    for p in shared: p.unlink()          # the next run must sample afresh and get the same images
+    run_loop(tiny(tmp_path, cache_dir, paradigm='accumulate', filter='none', out_dir=str(tmp_path / 'b'), generations=1),
+             stop_after=0)
+    assert np.array_equal(load_samples(tmp_path / 'a', 0)[0], load_samples(tmp_path / 'b', 0)[0])
+    run_loop(tiny(tmp_path, cache_dir, paradigm='accumulate', filter='none', out_dir=str(tmp_path / 'c'), generations=1),
+             stop_after=0)
+    assert np.array_equal(load_samples(tmp_path / 'a', 0)[0], load_samples(tmp_path / 'c', 0)[0])
