@@ -75,3 +75,20 @@ def test_compare_smoke(tmp_path):
                                         root=str(tmp_path / 'cmp'), overrides=tiny, run=False, progress=False),
                         progress_bar=False)
     assert before == {p: p.stat().st_mtime_ns for p in (tmp_path / 'cmp').rglob('samples.npz')}
+
+
+def test_benchmark_smoke(tmp_path, cache_dir):
+    nb = pm.execute_notebook(str(NBS / 'benchmark.ipynb'), str(tmp_path / 'out.ipynb'), cwd=str(tmp_path),
+                             parameters=dict(preset='smoke', speed_datasets=['digits'], speed_presets=['smoke'],
+                                             fresh=False, cache_dir=str(cache_dir), out_dir=str(tmp_path / 'run'),
+                                             speed_variants=['default', '1 thread', 'channels_last']),
+                             progress_bar=False)
+    assert (tmp_path / 'run' / 'metrics.csv').exists()
+    html = ''.join(''.join(o['data']['text/html']) for o in outputs(nb, 'text/html'))
+    assert 'channels_last' in html and 'train_speedup' in html     # the speed-knob table is embedded
+
+
+def test_run_loop_exposes_every_loopconfig_field():
+    from scollapse.loop import LoopConfig
+    params = pm.inspect_notebook(str(NBS / 'run_loop.ipynb'))
+    assert set(LoopConfig.__dataclass_fields__) <= set(params), set(LoopConfig.__dataclass_fields__) - set(params)
