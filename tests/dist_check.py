@@ -1,12 +1,12 @@
 """Run under `accelerate launch --multi_gpu --num_processes 2 tests/dist_check.py OUT.json` (CPU, gloo): trains and
 samples a smoke UNet with the processes together and, on the main process, alone; writes how far apart they are."""
 import copy, json, sys
+from dataclasses import replace
 import numpy as np
 import torch
 from accelerate import Accelerator
 from scollapse.data import load_dataset
 from scollapse.ddpm import Runtime, model_preset, make_unet, make_scheduler, train_ddpm, sample_ddpm, balanced_labels
-from dataclasses import replace
 
 acc = Accelerator(cpu=True)
 rt = Runtime(acc)
