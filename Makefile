@@ -8,7 +8,7 @@ ARGS   ?=
 OUT    ?= runs/run_loop.ipynb
 MAIN   ?= -p filter lsf
 
-.PHONY: install run compare test export-check nbdev-test pytest slow bench clean-nbs
+.PHONY: install run compare lab test export-check nbdev-test pytest slow bench clean-nbs
 
 $(VENV)/.installed: settings.ini setup.py
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -20,12 +20,16 @@ install: $(VENV)/.installed
 
 run: install
 	mkdir -p $(dir $(OUT))
-	$(BIN)/papermill nbs/run_loop.ipynb $(OUT) $(MAIN) $(ARGS)
+	$(BIN)/papermill nbs/run_loop.ipynb $(OUT) $(MAIN) $(ARGS) --log-output --no-progress-bar
 
 # the method x seed matrix (digits, 11 methods x 3 seeds by default; finished cells are never recomputed)
 compare: install
 	mkdir -p runs
-	$(BIN)/papermill nbs/compare.ipynb runs/compare.ipynb $(ARGS)
+	$(BIN)/papermill nbs/compare.ipynb runs/compare.ipynb $(ARGS) --log-output --no-progress-bar
+
+# JupyterLab on the notebooks (every chapter keeps its outputs; experiments are papermill-parameterised)
+lab: install
+	$(BIN)/jupyter lab --notebook-dir=nbs
 
 test: install export-check nbdev-test pytest
 

@@ -11,5 +11,6 @@ setuptools.setup(
     packages=setuptools.find_packages(include=[c['lib_name'], c['lib_name'] + '.*']),
     install_requires=c['requirements'].split(),
     extras_require={'dev': c['dev_requirements'].split()},
+    entry_points={'console_scripts': c['console_scripts'].split()},
     include_package_data=True, zip_safe=False,
 )

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from .cache import atomic_write, build_once
 
 # %% auto #0
 __all__ = ['MIN_SIZE', 'to_input', 'SmallClassifier', 'check_images', 'check_labels', 'predict_logits', 'predict',
@@ -221,12 +222,7 @@ def save_classifier(path, model: SmallClassifier, info: dict | None = None) -> P
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     blob = dict(format=_FORMAT, config=dict(model.config), info=_plain(model.info if info is None else info),
                 state_dict={k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    try:
-        torch.save(blob, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
+    with atomic_write(path) as tmp: torch.save(blob, tmp)
     return path
 
 def load_classifier(path, device: str = 'cpu') -> SmallClassifier:
@@ -251,22 +247,21 @@ def load_classifier(path, device: str = 'cpu') -> SmallClassifier:
 # %% ../nbs/02_classifier.ipynb #ebd8fc1b
 def get_classifier(cache_path, images: np.ndarray, labels: np.ndarray, n_classes: int, seed: int = 0,
                    device: str = 'cpu', progress: bool = True, **train_kwargs) -> SmallClassifier:
-    """Load the classifier cached at `cache_path`, or train it on (images, labels) and save it there."""
+    """Load the classifier cached at `cache_path`, first training it on (images, labels) and saving it there if it is
+    missing; of several processes asking at once, one trains and the others wait for its file."""
     check_images(images)
     y = check_labels(labels, len(images), int(n_classes))
-    cache_path = Path(cache_path)
-    if cache_path.exists():
-        model = load_classifier(cache_path, device)
-        cfg = model.config
-        if cfg['n_classes'] != n_classes or cfg['in_channels'] != images.shape[1]:
-            raise ValueError(f"cached classifier {str(cache_path)!r} has n_classes={cfg['n_classes']}, "
-                             f"in_channels={cfg['in_channels']} but the data has n_classes={n_classes}, "
-                             f"C={images.shape[1]}; delete it or pass another cache_path")
-        fp = model.info.get('fingerprint')
-        if fp is not None and fp != images_fingerprint(images, y):
-            warnings.warn(f"cached classifier {str(cache_path)!r} was trained on different images than those passed")
-        return model
-    model, info = train_classifier(images, y, n_classes, seed=seed, device=device, progress=progress, **train_kwargs)
-    save_classifier(cache_path, model, info)
-    model.info = _plain(info)
+    def build(tmp: Path) -> None:
+        """Train the classifier and save it to the temporary path."""
+        model, info = train_classifier(images, y, n_classes, seed=seed, device=device, progress=progress, **train_kwargs)
+        save_classifier(tmp, model, info)
+    model = load_classifier(build_once(cache_path, build), device)
+    cfg = model.config
+    if cfg['n_classes'] != n_classes or cfg['in_channels'] != images.shape[1]:
+        raise ValueError(f"cached classifier {str(cache_path)!r} has n_classes={cfg['n_classes']}, "
+                         f"in_channels={cfg['in_channels']} but the data has n_classes={n_classes}, "
+                         f"C={images.shape[1]}; delete it or pass another cache_path")
+    fp = model.info.get('fingerprint')
+    if fp is not None and fp != images_fingerprint(images, y):
+        warnings.warn(f"cached classifier {str(cache_path)!r} was trained on different images than those passed")
     return model

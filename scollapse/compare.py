@@ -5,20 +5,21 @@
 # %% ../nbs/13_compare.ipynb #7bf38505
 from __future__ import annotations
 import json, os, time, traceback
-from dataclasses import asdict
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
 import seaborn as sns
 
-from .loop import LoopConfig, resolve_config, run_loop, is_done, read_rows, gen_dir, _key, atomic_csv
+from .loop import LoopConfig, resolve_config, run_loop, run_name, fmt_seconds, is_done, read_rows, gen_dir, atomic_csv
+from .checks import unknown_name, check_keys
 from .data import get_spec
 
 # %% auto #0
-__all__ = ['METHODS', 'LOWER_IS_BETTER', 'OLE_T_GRID', 'method_slug', 'matrix_dir', 'cell_config', 'cell_finished', 'run_matrix',
-           'collect', 'summary', 'paper_table', 'plot_curves', 'images_stored', 'cost_ledger', 'ledger_totals',
-           'plot_ledger', 'plot_last_grids', 'ole_cached', 'claims_scoreboard']
+__all__ = ['METHODS', 'LOWER_IS_BETTER', 'OLE_T_GRID', 'cell_config', 'cell_finished', 'run_matrix', 'collect', 'summary',
+           'paper_table', 'plot_curves', 'images_stored', 'cost_ledger', 'ledger_totals', 'plot_ledger',
+           'plot_last_grids', 'ole_cached', 'claims_scoreboard']
 
 # %% ../nbs/13_compare.ipynb #97dba8c6
 METHODS = {
@@ -35,23 +36,18 @@ METHODS = {
     'ACU-LSF+entropy': dict(paradigm='accumulate_subsample', filter='lsf_entropy'),
 }
 
-def method_slug(method: str) -> str:
-    """Folder-safe name of a method."""
-    return method.lower().replace('+', '_')
-
-def matrix_dir(root, dataset: str, preset: str, overrides: dict | None = None) -> Path:
-    """Folder of one matrix: dataset, preset and (if any) a hash of the overrides shared by all cells."""
-    return Path(root) / (f'{dataset}-{preset}' + (f'-{_key(overrides)}' if overrides else ''))
+_PER_CELL = {'paradigm', 'filter', 'seed', 'dataset', 'preset', 'out_dir', 'cache_dir'}
 
 def cell_config(method: str, seed: int, dataset: str = 'digits', preset: str = 'cpu', root='runs/compare',
                 overrides: dict | None = None, progress: bool = False) -> LoopConfig:
-    """The LoopConfig of one cell (method, seed); `overrides` are LoopConfig fields shared by every cell."""
-    if method not in METHODS: raise ValueError(f"method={method!r} is unknown; choose from {list(METHODS)}")
-    bad = set(overrides or {}) & ({'paradigm', 'filter', 'seed', 'dataset', 'preset', 'out_dir', 'cache_dir'} | set(METHODS[method]))
+    """The LoopConfig of one cell (method, seed), in root/<run_name>; `overrides` are LoopConfig fields shared by every cell."""
+    if method not in METHODS: raise ValueError(unknown_name('method', method, METHODS))
+    check_keys(overrides or {}, [f.name for f in fields(LoopConfig)], 'overrides key')
+    bad = set(overrides or {}) & (_PER_CELL | set(METHODS[method]))
     if bad: raise ValueError(f"overrides may not set {sorted(bad)}: the matrix sets them per cell")
-    out = matrix_dir(root, dataset, preset, overrides) / f'{method_slug(method)}-s{seed}'
-    return LoopConfig(dataset=dataset, preset=preset, seed=seed, out_dir=str(out), cache_dir=str(Path(root) / '_cache'),
-                      progress=progress, **METHODS[method], **(overrides or {}))
+    cfg = LoopConfig(dataset=dataset, preset=preset, seed=seed, cache_dir=str(Path(root) / '_cache'),
+                     progress=progress, **METHODS[method], **(overrides or {}))
+    return replace(cfg, out_dir=str(Path(root) / run_name(resolve_config(cfg))))
 
 def cell_finished(cfg: LoopConfig) -> bool:
     """Whether every generation of a (resolved) cell is recorded."""
@@ -60,20 +56,29 @@ def cell_finished(cfg: LoopConfig) -> bool:
 # %% ../nbs/13_compare.ipynb #cc8c413b
 def run_matrix(methods, seeds, dataset: str = 'digits', preset: str = 'cpu', root='runs/compare',
                overrides: dict | None = None, progress: bool = True, raise_errors: bool = False) -> pd.DataFrame:
-    """Run or resume every (method, seed) cell; returns a status table (finished cells are skipped, not recomputed)."""
-    from tqdm.auto import tqdm
+    """Run or resume every (method, seed) cell; returns a status table (finished cells are skipped, not recomputed).
+    With `progress`, one line per cell: its status, seconds and the matrix's ETA."""
     cells = [(m, s, resolve_config(cell_config(m, s, dataset, preset, root, overrides, progress=False)))
-             for s in seeds for m in methods]
-    status = []
-    for m, s, cfg in tqdm(cells, desc='matrix', disable=not progress):
+             for s in seeds for m in methods]   # every cell is validated before any compute
+    status, spent = [], []
+    for i, (m, s, cfg) in enumerate(cells):
         t0 = time.perf_counter()
         if cell_finished(cfg): st = 'done before'
         else:
-            try: run_loop(cfg); st = 'ran'
+            try:
+                run_loop(cfg)
+                st = 'ran'
             except Exception as e:
                 if raise_errors: raise
-                st = f'failed: {type(e).__name__}: {e}'; traceback.print_exc()
-        status.append(dict(method=m, seed=s, status=st, seconds=round(time.perf_counter() - t0, 1), out_dir=cfg.out_dir))
+                st = f'failed: {type(e).__name__}: {e}'
+                traceback.print_exc()
+        dt = time.perf_counter() - t0
+        if st == 'ran': spent.append(dt)
+        if progress:
+            left = sum(not cell_finished(c) for _, _, c in cells[i + 1:])
+            eta = f', ETA {fmt_seconds(np.mean(spent) * left)}' if spent and left else ''
+            print(f'cell {i + 1}/{len(cells)} {m} seed {s}: {st} ({fmt_seconds(dt)}{eta})', flush=True)
+        status.append(dict(method=m, seed=s, status=st, seconds=round(dt, 1), out_dir=cfg.out_dir))
     return pd.DataFrame(status)
 
 def collect(methods, seeds, dataset: str = 'digits', preset: str = 'cpu', root='runs/compare',

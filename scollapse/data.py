@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 import numpy as np
+from .cache import atomic_write
 
 # %% auto #0
 __all__ = ['FASHION_DEB_DIR', 'DatasetNotFoundError', 'DatasetSpec', 'default_data_root', 'load_digits_arrays',
@@ -68,9 +69,8 @@ def _stage_fashion_files(root: Path) -> None:
             f"files into {raw}.")
     raw.mkdir(parents=True, exist_ok=True)
     for f in _FASHION_FILES:  # torchvision reads the decompressed idx files
-        tmp = raw / (f[:-3] + '.tmp')
-        with gzip.open(FASHION_DEB_DIR / f, 'rb') as src, open(tmp, 'wb') as dst: shutil.copyfileobj(src, dst)
-        os.replace(tmp, raw / f[:-3])
+        with atomic_write(raw / f[:-3]) as tmp, gzip.open(FASHION_DEB_DIR / f, 'rb') as src, open(tmp, 'wb') as dst:
+            shutil.copyfileobj(src, dst)
 
 def _tv_split_pair(cls, root: Path, name: str, how: str, **kw):
     """Load train+test of a torchvision dataset class without downloading, with a helpful error if missing."""

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from diffusers import UNet2DModel, DDPMScheduler, DDIMScheduler
 from diffusers.optimization import get_cosine_schedule_with_warmup
 from tqdm.auto import tqdm
+from .cache import atomic_write
 
 # %% auto #0
 __all__ = ['SAMPLERS', 'PRESETS', 'PAPER_UNETS', 'MIXED_PRECISION', 'ModelConfig', 'model_preset', 'check_model_config',
@@ -286,11 +287,8 @@ class CheckpointError(RuntimeError):
     """A checkpoint file is missing, truncated or not a scollapse checkpoint."""
 
 def atomic_save(obj, path) -> None:
-    """torch.save to a temporary file next to `path`, then atomically rename it."""
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + '.tmp')
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """torch.save to a per-process temporary file next to `path`, then atomically rename it."""
+    with atomic_write(path) as tmp: torch.save(obj, tmp)
 
 def save_checkpoint(path, unet: UNet2DModel, cfg: ModelConfig, meta: dict | None = None) -> None:
     """Atomically save weights, model config and metadata."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 import numpy as np
+from .checks import check_keys
 
 # %% auto #0
 __all__ = ['LSF_DEFAULTS', 'COMBINED_DEFAULTS', 'ENTROPY_DEFAULTS', 'FEATURE_SPACES', 'Pool', 'FilterContext', 'check_selection',
@@ -67,7 +68,8 @@ def random_filter(pool: Pool, n: int, ctx: FilterContext) -> np.ndarray:
     return np.sort(np.random.default_rng(ctx.seed).choice(len(pool), size=n, replace=False))
 
 # %% ../nbs/07_filters.ipynb #813aba4c
-import json, hashlib, os
+import json, hashlib
+from .cache import atomic_write, atomic_write_text
 LSF_DEFAULTS = dict(t='auto', t_grid=(50, 100, 200, 300, 400, 500, 600, 700, 800, 900), pooling='flatten',
                     balance_per_class=False, condition='null', probe_epochs=20, latent_seed=0)
 COMBINED_DEFAULTS = dict(keep_factor=2.0, entropy_method='greedy')   # lsf_entropy's own knobs (see below)
@@ -111,7 +113,7 @@ def lsf_probe(ctx: FilterContext, o: dict):
             'probe_val_acc': float(info['val_acc']), 'probe_params': int(info['n_params']),
             'feature_dim': int(Z.shape[1]), 'real_feature_bytes': int(Z.nbytes), 'options': o}
     save_probe(p, probe)
-    tmp = meta_p.with_name(meta_p.name + '.tmp'); tmp.write_text(json.dumps(meta, default=str)); os.replace(tmp, meta_p)
+    atomic_write_text(meta_p, json.dumps(meta, default=str))
     return probe, meta
 
 def lsf_features(pool: Pool, ctx: FilterContext, o: dict, t_star: int) -> np.ndarray:
@@ -127,7 +129,7 @@ def lsf_features(pool: Pool, ctx: FilterContext, o: dict, t_star: int) -> np.nda
             unet_sched = unet_sched or ctx.gen0()
             Z = extract_latents(*unet_sched, xs, _cond(ys, o), t_star, pooling=o['pooling'], seed=o['latent_seed'],
                                 device=ctx.device, progress=False)
-            tmp = f.with_name(f.stem + '.tmp.npy'); np.save(tmp, Z); os.replace(tmp, f)
+            with atomic_write(f) as tmp: np.save(tmp, Z)
         parts.append((np.flatnonzero(m), Z))
     Z = np.empty((len(pool), parts[0][1].shape[1]), np.float32)
     for idx, z in parts: Z[idx] = z
@@ -231,8 +233,7 @@ def check_filter_options(name: str, options: dict) -> None:
     """Validate LoopConfig.filter_options for filter `name` before any compute (unknown keys, bad values)."""
     allowed = {'lsf': LSF_DEFAULTS, 'greedy': ENTROPY_DEFAULTS, 'threshold_decay': ENTROPY_DEFAULTS,
                'lsf_entropy': {**LSF_DEFAULTS, **ENTROPY_DEFAULTS, **COMBINED_DEFAULTS}}.get(name, {})
-    bad = set(options) - set(allowed)
-    if bad: raise ValueError(f"filter_options {sorted(bad)} do not apply to filter={name!r}; allowed: {sorted(allowed)}")
+    check_keys(options, allowed, f'filter_options key for filter={name!r}')
     if name in ('lsf', 'lsf_entropy'): lsf_options(options)
     if name in ('greedy', 'threshold_decay', 'lsf_entropy'): entropy_options(options)
     if name == 'lsf_entropy': combined_options(options)

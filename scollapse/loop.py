@@ -4,8 +4,8 @@
 
 # %% ../nbs/09_loop.ipynb #6c48cac9
 from __future__ import annotations
-import os, json, time, shutil, hashlib, functools
-from dataclasses import dataclass, field, asdict, replace
+import os, sys, json, time, shutil, hashlib, functools
+from dataclasses import dataclass, field, fields, asdict, replace
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -18,17 +18,21 @@ from .ddpm import (ModelConfig, model_preset, make_unet, make_scheduler, train_d
                             Runtime, MIXED_PRECISION)
 from .filters import Pool, FilterContext, select, available_filters, filter_registry, check_filter_options
 from .classifier import get_classifier, load_classifier
-from .metrics import compute_metrics, fid_floor
+from .metrics import compute_metrics, fid_floor, FEATURE_EXTRACTORS, INCEPTION_NAME, _inception_missing
+from .checks import unknown_name, check_keys
+from .cache import atomic_write, atomic_write_text, atomic_savez, lock_for
 from .baselines import fit_class_centres, self_correct, fit_sims_aux
 
 # %% auto #0
-__all__ = ['PARADIGMS', 'SIZE_PRESETS', 'LoopConfig', 'default_filter', 'resolve_config', 'check_sizes', 'check_writable',
-           'stage_seed', 'n_fresh', 'n_candidates', 'n_draw', 'ConfigMismatchError', 'atomic_write_text',
-           'atomic_savez', 'atomic_csv', 'config_record', 'check_or_write_config', 'gen_dir', 'is_done', 'load_samples',
-           'gen0_path', 'classifier_path', 'ensure_gen0', 'RunData', 'real_pool', 'synthetic_pool', 'fresh_real',
-           'filter_context', 'training_set', 'composition', 'memorization_metrics', 'run_generation',
-           'record_generation', 'read_rows', 'metrics_frame', 'read_table', 'write_tables', 'make_runtime', 'prepare',
-           'run_loop', 'parse_overrides', 'main']
+__all__ = ['PARADIGMS', 'SIZE_PRESETS', 'LoopConfig', 'check_field_types', 'check_device', 'check_feature_extractor',
+           'default_filter', 'check_names', 'check_paradigm_filter', 'check_ranges', 'run_name', 'check_sizes',
+           'check_writable', 'resolve_config', 'stage_seed', 'n_fresh', 'n_candidates', 'n_draw', 'ConfigMismatchError',
+           'atomic_csv', 'config_record', 'check_or_write_config', 'gen_dir', 'is_done', 'load_samples', 'gen0_path',
+           'classifier_path', 'cache_lock', 'train_gen0', 'ensure_gen0', 'RunData', 'real_pool', 'synthetic_pool',
+           'fresh_real', 'filter_context', 'training_set', 'composition', 'fmt_seconds', 'live_bars', 'Progress',
+           'memorization_metrics', 'run_generation', 'record_generation', 'read_rows', 'metrics_frame', 'read_table',
+           'write_tables', 'make_runtime', 'say', 'prepare', 'run_loop', 'parse_overrides', 'fields_help',
+           'loop_config', 'cli_parser', 'main']
 
 # %% ../nbs/09_loop.ipynb #323fe1c5
 PARADIGMS = ('replace', 'replace_fresh', 'accumulate', 'accumulate_subsample')
@@ -38,83 +42,127 @@ SIZE_PRESETS = {  # n_train, n_ref, n_eval, generations
     'paper': dict(n_train=10000, n_ref=10000, n_eval=10000, generations=5),
 }
 
+# fields that may change when a run resumes (they do not change its numbers) and do not name its folder
+_RESUME_FREE = ('generations', 'progress', 'device', 'out_dir', 'cache_dir', 'data_root', 'keep_checkpoints', 'compile')
+
+def _key(*parts) -> str:
+    """A short stable hash of JSON-able parts."""
+    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
 @dataclass
 class LoopConfig:
-    """One self-consuming run. Every field is a papermill parameter of nbs/run_loop.ipynb."""
+    """One self-consuming run. Every field is a papermill parameter of nbs/run_loop.ipynb and a key of scollapse-run."""
     dataset: str = 'digits'            # a name from scollapse.data.dataset_specs()
-    paradigm: str = 'accumulate_subsample'  # one of PARADIGMS
+    paradigm: str = 'accumulate_subsample'  # replace (SYN) | replace_fresh (SYN-ADD) | accumulate (ACU) | accumulate_subsample (ACUR, ACU-*)
     filter: str = 'auto'               # 'auto' (paradigm default), 'none', or a name from filter_registry()
-    generations: int | None = None     # G: generations 1..G follow generation 0
-    n_train: int | None = None         # N, the fixed training budget (= size of the real training set)
-    n_ref: int | None = None           # held-out real reference set for the metrics
-    n_eval: int | None = None          # samples per generation used for the metrics
-    seed: int = 0
+    generations: int | None = None     # G: generations 1..G follow generation 0 (None: from the preset)
+    n_train: int | None = None         # N, the fixed training budget (= size of the real training set; None: preset)
+    n_ref: int | None = None           # held-out real reference set for the metrics (None: preset)
+    n_eval: int | None = None          # samples per generation used for the metrics (None: preset)
+    seed: int = 0                      # seeds the data split, generation 0 and every stage of every generation
     preset: str = 'cpu'                # 'smoke' | 'cpu' | 'paper': model size and default sizes
     candidates_factor: float = 2.0     # m: with a filter under replace, model g-1 draws m*N candidates
     fresh_fraction: float = 0.3        # λ of replace_fresh (SYN-ADD)
-    out_dir: str = 'runs/default'      # the run directory
+    out_dir: str | None = None         # the run directory (None: runs/<run_name(cfg)>)
     cache_dir: str = 'runs/_cache'     # shared gen-0 models and feature classifiers
     data_root: str | None = None       # torchvision datasets root (None: $SCOLLAPSE_DATA or ~/.cache/scollapse/data)
-    device: str = 'cpu'
+    device: str = 'cpu'                # 'cpu', 'cuda' or 'cuda:<k>' (refused where CUDA is not available)
     filter_options: dict = field(default_factory=dict)   # knobs passed to the filter (FilterContext.options)
     model_overrides: dict = field(default_factory=dict)  # ModelConfig fields to override (epochs, steps, ...)
     feature_extractor: str = 'scollapse-classifier'      # or 'inception-v3-compat' with feature_extractor_weights
-    feature_extractor_weights: str | None = None
+    feature_extractor_weights: str | None = None          # local Inception weights file (inception-v3-compat only)
     keep_checkpoints: str = 'all'      # 'all' or 'last' (generation 0 is always kept)
     sims_weight: float = 0.0           # SIMS baseline: w > 0 samples with (1+w)eps_base - w eps_aux (scollapse.baselines)
     sims_aux_epochs: int | None = None # SIMS auxiliary fine-tune epochs (None: the model's epochs_per_generation)
     self_correction_k: int = 0         # self-correction baseline: K > 0 k-means centres per class replace samples
     mixed_precision: str = 'no'        # 'no' or 'bf16': autocast of the UNet forward (a GPU knob)
     compile: bool = False              # torch.compile the UNet (see nbs/benchmark.ipynb for when it pays)
-    progress: bool = True
+    progress: bool = True              # a line per finished stage with its seconds and the ETA, and each row
 
     def model_config(self) -> ModelConfig:
         """The ModelConfig of this run: the preset for the dataset's shape plus overrides."""
         mc = model_preset(get_spec(self.dataset).shape, self.preset)
-        bad = set(self.model_overrides) - set(asdict(mc))
-        if bad: raise ValueError(f"model_overrides has unknown keys {sorted(bad)}; allowed: {sorted(asdict(mc))}")
+        check_keys(self.model_overrides, asdict(mc), 'model_overrides key')
         return replace(mc, **{k: tuple(v) if isinstance(v, list) else v for k, v in self.model_overrides.items()})
 
+
 # %% ../nbs/09_loop.ipynb #b8945477
+_TYPES = {'int': (int,), 'float': (int, float), 'str': (str,), 'bool': (bool,), 'dict': (dict,), 'tuple': (tuple, list),
+          'None': (type(None),)}
+
+def check_field_types(obj, what: str = '') -> None:
+    """Refuse a dataclass field whose value is not of its annotated type (bool is not a number here)."""
+    for f in fields(obj):
+        v, kinds = getattr(obj, f.name), [k.strip() for k in str(f.type).split('|')]
+        ok = any(isinstance(v, _TYPES[k]) and not (k in ('int', 'float') and isinstance(v, bool)) for k in kinds)
+        if not ok:
+            hint = " (a dict: papermill -y 'NAME: {key: value}', scollapse-run NAME='{key: value}')" if 'dict' in kinds else ''
+            raise ValueError(f"{what}{f.name}={v!r} must be {' or '.join(kinds)}, not {type(v).__name__}"
+                             + hint.replace('NAME', f.name))
+
+def check_device(device: str) -> None:
+    """Refuse a device this machine does not have, before a checkpoint is loaded onto it."""
+    if device != 'cpu' and not (device == 'cuda' or device.startswith('cuda:')):
+        raise ValueError(f"device={device!r} is unknown; choose 'cpu', 'cuda' or 'cuda:<k>'")
+    if device.startswith('cuda') and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} but CUDA is not available on this machine; use device='cpu'")
+    if device.startswith('cuda:') and int(device.split(':')[1]) >= torch.cuda.device_count():
+        raise ValueError(f"device={device!r} but this machine has {torch.cuda.device_count()} CUDA device(s)")
+
+def check_feature_extractor(name: str, weights: str | None) -> None:
+    """Refuse an unknown metrics feature extractor, or Inception without a local weights file, before compute."""
+    if name not in FEATURE_EXTRACTORS: raise ValueError(unknown_name('feature_extractor', name, FEATURE_EXTRACTORS))
+    if name == INCEPTION_NAME and (weights is None or not Path(weights).is_file()): raise ValueError(_inception_missing(weights))
+    if name != INCEPTION_NAME and weights is not None:
+        raise ValueError(f"feature_extractor_weights is only for feature_extractor={INCEPTION_NAME!r}; leave it None")
+
+
+# %% ../nbs/09_loop.ipynb #9b6c072c
 def default_filter(paradigm: str) -> str:
     """The filter 'auto' stands for: random for accumulate_subsample (ACUR), none otherwise."""
     return 'random' if paradigm == 'accumulate_subsample' else 'none'
 
-def resolve_config(cfg: LoopConfig) -> LoopConfig:
-    """Fill preset sizes and the default filter, and validate every field; raises ValueError before any compute."""
-    spec = get_spec(cfg.dataset)
-    if cfg.preset not in SIZE_PRESETS: raise ValueError(f"preset={cfg.preset!r} is unknown; choose one of {list(SIZE_PRESETS)}")
-    cfg = replace(cfg, **{k: v for k, v in SIZE_PRESETS[cfg.preset].items() if getattr(cfg, k) is None})
-    if cfg.paradigm not in PARADIGMS: raise ValueError(f"paradigm={cfg.paradigm!r} is unknown; choose one of {list(PARADIGMS)}")
-    if cfg.filter not in available_filters():
-        raise ValueError(f"filter={cfg.filter!r} is unknown; available filters: {available_filters()}")
-    if cfg.filter == 'auto': cfg = replace(cfg, filter=default_filter(cfg.paradigm))
+def check_names(cfg: LoopConfig) -> None:
+    """Refuse unknown dataset, preset, paradigm, filter and option names, naming the nearest valid one."""
+    get_spec(cfg.dataset)
+    for name, value, choices in (('preset', cfg.preset, SIZE_PRESETS), ('paradigm', cfg.paradigm, PARADIGMS),
+                                 ('filter', cfg.filter, available_filters()), ('keep_checkpoints', cfg.keep_checkpoints, ('all', 'last')),
+                                 ('mixed_precision', cfg.mixed_precision, MIXED_PRECISION)):
+        if value not in choices: raise ValueError(unknown_name(name, value, choices))
+
+def check_paradigm_filter(cfg: LoopConfig) -> None:
+    """Refuse a filter that the paradigm cannot use (after 'auto' is resolved)."""
     if cfg.paradigm == 'accumulate' and cfg.filter != 'none':
         raise ValueError(f"filter={cfg.filter!r} does not apply to paradigm='accumulate' (it trains on the whole pool); "
                          "use paradigm='accumulate_subsample' to select N from the pool")
     if cfg.paradigm == 'accumulate_subsample' and cfg.filter == 'none':
         raise ValueError("paradigm='accumulate_subsample' needs a filter to choose N from the pool; "
                          f"use filter='random' (ACUR) or one of {sorted(filter_registry())}")
-    if not isinstance(cfg.generations, int) or cfg.generations < 1:
-        raise ValueError(f"generations={cfg.generations!r} must be an integer >= 1")
+
+
+# %% ../nbs/09_loop.ipynb #3e4edf44
+def check_ranges(cfg: LoopConfig) -> None:
+    """Refuse numbers outside their range (after the preset filled the sizes)."""
+    for name in ('generations', 'n_train', 'n_ref'):
+        if getattr(cfg, name) < 1: raise ValueError(f"{name}={getattr(cfg, name)} must be an integer >= 1")
+    if cfg.n_eval < 2: raise ValueError(f"n_eval={cfg.n_eval} must be >= 2")
+    if cfg.seed < 0: raise ValueError(f"seed={cfg.seed} must be >= 0")
     if not 0 <= cfg.fresh_fraction < 1: raise ValueError(f"fresh_fraction (λ)={cfg.fresh_fraction} must be in [0, 1)")
     if cfg.candidates_factor < 1: raise ValueError(f"candidates_factor (m)={cfg.candidates_factor} must be >= 1")
-    if cfg.n_eval < 2: raise ValueError(f"n_eval={cfg.n_eval} must be >= 2")
-    if cfg.keep_checkpoints not in ('all', 'last'):
-        raise ValueError(f"keep_checkpoints={cfg.keep_checkpoints!r}: choose 'all' or 'last'")
     if not cfg.sims_weight >= 0: raise ValueError(f"sims_weight (SIMS w)={cfg.sims_weight} must be >= 0 (0 = off)")
-    if cfg.sims_aux_epochs is not None and not (isinstance(cfg.sims_aux_epochs, int) and cfg.sims_aux_epochs >= 1):
+    if cfg.sims_aux_epochs is not None and cfg.sims_aux_epochs < 1:
         raise ValueError(f"sims_aux_epochs={cfg.sims_aux_epochs!r} must be None or an integer >= 1")
-    if not isinstance(cfg.self_correction_k, int) or cfg.self_correction_k < 0:
-        raise ValueError(f"self_correction_k={cfg.self_correction_k!r} must be an integer >= 0 (0 = off)")
-    if not isinstance(cfg.filter_options, dict) or not isinstance(cfg.model_overrides, dict):
-        raise ValueError("filter_options and model_overrides must be dicts")
-    if cfg.mixed_precision not in MIXED_PRECISION:
-        raise ValueError(f"mixed_precision={cfg.mixed_precision!r}: choose one of {list(MIXED_PRECISION)}")
-    if not isinstance(cfg.compile, bool): raise ValueError(f"compile={cfg.compile!r} must be True or False")
-    check_filter_options(cfg.filter, cfg.filter_options)
-    check_model_config(cfg.model_config())
-    return cfg
+    if cfg.self_correction_k < 0: raise ValueError(f"self_correction_k={cfg.self_correction_k!r} must be an integer >= 0 (0 = off)")
+
+def run_name(cfg: LoopConfig) -> str:
+    """The folder name of a resolved run: dataset, method, preset, N (if not the preset's) and seed, plus a short hash
+    of every other field that differs from its default, so two different runs never share a folder."""
+    base = {**asdict(LoopConfig()), **SIZE_PRESETS[cfg.preset]}
+    named = {'dataset', 'paradigm', 'filter', 'preset', 'seed', 'n_train', 'sims_weight', 'self_correction_k'}
+    rest = {k: v for k, v in asdict(cfg).items() if k not in named | set(_RESUME_FREE) and v != base[k]}
+    method = cfg.filter + (f'-sims{cfg.sims_weight:g}' if cfg.sims_weight else '') + (f'-sc{cfg.self_correction_k}' if cfg.self_correction_k else '')
+    n = f'-n{cfg.n_train}' if cfg.n_train != base['n_train'] else ''
+    return f"{cfg.dataset}-{cfg.paradigm}-{method}-{cfg.preset}{n}-s{cfg.seed}" + (f'-{_key(rest)}' if rest else '')
 
 def check_sizes(cfg: LoopConfig, labels: np.ndarray) -> None:
     """Check N, the reference set and the fresh-data needs against the dataset's class counts."""
@@ -126,14 +174,35 @@ def check_sizes(cfg: LoopConfig, labels: np.ndarray) -> None:
         raise ValueError(f"self_correction_k={cfg.self_correction_k} centres per class need >= {cfg.self_correction_k} "
                          f"real images per class, but n_train={cfg.n_train} gives {cfg.n_train // n_classes} per class")
 
-def check_writable(out_dir: Path) -> None:
-    """Raise a clear error if out_dir cannot be created or written."""
+def check_writable(folder: Path, name: str = 'out_dir') -> None:
+    """Raise a clear error if `folder` (the field `name`) cannot be created or written."""
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        probe = out_dir / f'.write_test_{os.getpid()}'
-        probe.write_text('ok'); probe.unlink()
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f'.write_test_{os.getpid()}'
+        probe.write_text('ok')
+        probe.unlink()
     except OSError as e:
-        raise ValueError(f"out_dir={str(out_dir)!r} is not writable: {e}") from None
+        raise ValueError(f"{name}={str(folder)!r} is not writable: {e}") from None
+
+
+# %% ../nbs/09_loop.ipynb #81a7b2d1
+def resolve_config(cfg: LoopConfig) -> LoopConfig:
+    """Fill preset sizes, the default filter and the default run folder, and validate every field; raises ValueError
+    before any compute."""
+    check_field_types(cfg)
+    check_names(cfg)
+    cfg = replace(cfg, **{k: v for k, v in SIZE_PRESETS[cfg.preset].items() if getattr(cfg, k) is None})
+    if cfg.filter == 'auto': cfg = replace(cfg, filter=default_filter(cfg.paradigm))
+    check_paradigm_filter(cfg)
+    check_ranges(cfg)
+    check_device(cfg.device)
+    check_feature_extractor(cfg.feature_extractor, cfg.feature_extractor_weights)
+    check_filter_options(cfg.filter, cfg.filter_options)
+    check_field_types(cfg.model_config(), 'model_overrides: ')
+    check_model_config(cfg.model_config())
+    if cfg.out_dir is None: cfg = replace(cfg, out_dir=str(Path('runs') / run_name(cfg)))
+    return cfg
+
 
 # %% ../nbs/09_loop.ipynb #347e75c8
 _STAGES = {'init': 1, 'train': 2, 'sample': 3, 'select': 4, 'fresh': 5, 'aux': 6, 'correct': 7}
@@ -161,19 +230,9 @@ def n_draw(cfg: LoopConfig) -> int:
 class ConfigMismatchError(ValueError):
     """The run directory holds a run with a different configuration."""
 
-_RESUME_FREE = ('generations', 'progress', 'device', 'out_dir', 'cache_dir', 'data_root', 'keep_checkpoints', 'compile')
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write text to path via a temporary file and os.replace."""
-    tmp = path.with_name(path.name + '.tmp'); tmp.write_text(text); os.replace(tmp, path)
-
-def atomic_savez(path: Path, **arrays) -> None:
-    """np.savez to a temporary file, then rename."""
-    tmp = path.with_name(path.name + '.tmp.npz'); np.savez(tmp, **arrays); os.replace(tmp, path)
-
 def atomic_csv(path: Path, df: pd.DataFrame) -> None:
-    """Write a DataFrame as CSV atomically."""
-    tmp = path.with_name(path.name + '.tmp'); df.to_csv(tmp, index=False); os.replace(tmp, path)
+    """Write a DataFrame as CSV atomically (through a per-process temporary name)."""
+    with atomic_write(path) as tmp: df.to_csv(tmp, index=False)
 
 def config_record(cfg: LoopConfig) -> dict:
     """The JSON-able record of a run's configuration (loop + model)."""
@@ -206,9 +265,7 @@ def load_samples(out: Path, g: int, corrected: bool = False) -> tuple[np.ndarray
     with np.load(gen_dir(out, g) / ('corrected.npz' if corrected else 'samples.npz')) as z: return z['images'], z['labels']
 
 # %% ../nbs/09_loop.ipynb #409ab59c
-def _key(*parts) -> str:
-    """A short stable hash of JSON-able parts."""
-    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:10]
+import contextlib
 
 def gen0_path(cfg: LoopConfig) -> Path:
     """Cache path of the generation-0 model of this (dataset, N, n_ref, seed, preset, model config)."""
@@ -219,21 +276,33 @@ def classifier_path(cfg: LoopConfig) -> Path:
     """Cache path of the dataset's feature classifier."""
     return Path(cfg.cache_dir) / 'classifier' / f'{cfg.dataset}.pt'
 
-def ensure_gen0(cfg: LoopConfig, train_x: np.ndarray, train_y: np.ndarray, rt: Runtime | None = None,
-                device: str | None = None) -> tuple[Path, float]:
-    """Train and cache the generation-0 model if needed; returns its path and the training seconds spent."""
-    p, rt = gen0_path(cfg), rt or Runtime()
-    rt.barrier()   # every process sees the same answer to "is it cached?"
-    if p.exists(): return p, 0.0
+def cache_lock(path: Path | None, rt: Runtime):
+    """The inter-process lock on a shared cache file (none for `None`), taken by the main process only: the other
+    processes of a run act on its broadcast answer."""
+    return lock_for(path) if path is not None and rt.is_main else contextlib.nullcontext()
+
+def train_gen0(cfg: LoopConfig, train_x: np.ndarray, train_y: np.ndarray, rt: Runtime, device: str | None):
+    """Train the generation-0 model on the real training set; returns it and its checkpoint metadata."""
     mc, n_classes = cfg.model_config(), get_spec(cfg.dataset).n_classes
-    t0 = time.perf_counter()
     unet = make_unet(mc, n_classes, seed=stage_seed(cfg.seed, 0, 'init'))
     losses = train_ddpm(unet, make_scheduler(mc), train_x, train_y, epochs=mc.epochs_gen0, lr=mc.lr,
                         batch_size=mc.batch_size, weight_decay=mc.weight_decay, warmup_steps=mc.warmup_steps,
                         grad_clip=mc.grad_clip, seed=stage_seed(cfg.seed, 0, 'train'), device=device or cfg.device,
-                        progress=cfg.progress, desc='gen 0 train', runtime=rt)
-    if rt.is_main: save_checkpoint(p, unet, mc, {'final_loss': float(np.mean(losses[-20:])), 'n_train': len(train_y)})
+                        progress=live_bars(cfg.progress), desc='gen 0 train', runtime=rt)
+    return unet, {'final_loss': float(np.mean(losses[-20:])), 'n_train': len(train_y)}
+
+def ensure_gen0(cfg: LoopConfig, train_x: np.ndarray, train_y: np.ndarray, rt: Runtime | None = None,
+                device: str | None = None) -> tuple[Path, float]:
+    """Train and cache the generation-0 model if needed; returns its path and the training seconds spent. Runs racing
+    on one cache (a sweep's cells of one seed) train it once: the others wait on its lock, then load it."""
+    p, rt = gen0_path(cfg), rt or Runtime()
     rt.barrier()
+    with cache_lock(p, rt):   # held by the main process across check, train and save
+        if rt.broadcast(p.exists()): return p, 0.0   # every process acts on the main process's answer
+        t0 = time.perf_counter()
+        unet, meta = train_gen0(cfg, train_x, train_y, rt, device)
+        if rt.is_main: save_checkpoint(p, unet, cfg.model_config(), meta)
+        rt.barrier()
     return p, time.perf_counter() - t0
 
 # %% ../nbs/09_loop.ipynb #064c0e07
@@ -307,6 +376,44 @@ def composition(pool: Pool, G: int) -> dict:
     """Counts of the training set per source: 'real' and 'gen_k' for each earlier model k."""
     return {'real': int((pool.source == -1).sum()), **{f'gen_{k}': int((pool.source == k).sum()) for k in range(G)}}
 
+# %% ../nbs/09_loop.ipynb #20f9bf43
+def fmt_seconds(s: float) -> str:
+    """Seconds as a person reads them: '12.3 s', '4 min 05 s', '1 h 02 min'."""
+    if s < 60: return f'{s:.1f} s'
+    if s < 3600: return f'{int(s // 60)} min {int(s % 60):02d} s'
+    return f'{int(s // 3600)} h {int(s % 3600 // 60):02d} min'
+
+def live_bars(progress: bool) -> bool:
+    """Whether to draw tqdm bars: only in a terminal (a saved notebook would keep each bar frozen at its first state)."""
+    return progress and sys.stderr.isatty()
+
+@dataclass
+class Progress:
+    """One printed line per finished stage (its seconds, the run's ETA) and each finished generation's metrics row."""
+    on: bool
+    generations: int
+    gen_seconds: list = field(default_factory=list)   # wall time of finished generations >= 1 (they share one cost)
+    started: float = field(default_factory=time.perf_counter)
+
+    def eta(self, g: int) -> str:
+        """Remaining time of the run while generation g runs: mean generation time x generations left."""
+        if not self.gen_seconds: return ''
+        left = np.mean(self.gen_seconds) * (self.generations - g + 1) - (time.perf_counter() - self.started)
+        return f'  ETA {fmt_seconds(max(left, 0.0))}'
+
+    def stage(self, g: int, name: str, seconds: float) -> None:
+        """Print that stage `name` of generation g took `seconds`."""
+        if self.on: print(f'gen {g}/{self.generations} {name:<8}{fmt_seconds(seconds):>12}{self.eta(g)}', flush=True)
+
+    def done(self, g: int, row: dict) -> None:
+        """Print generation g's metrics row and start timing the next one."""
+        if g >= 1: self.gen_seconds.append(time.perf_counter() - self.started)
+        self.started = time.perf_counter()
+        if self.on:
+            m = '  '.join(f'{k} {row[k]:.3f}' for k in ('fid', 'precision', 'recall', 'class_accuracy', 'real_fraction'))
+            print(f'gen {g}/{self.generations} done: {m}{self.eta(g + 1)}', flush=True)
+
+
 # %% ../nbs/09_loop.ipynb #6ba9bae8
 def memorization_metrics(samples: np.ndarray, train_images: np.ndarray, classifier: Path) -> dict:
     """In classifier-feature space: KL entropy of the training set, generalisation score of the samples against it,
@@ -322,18 +429,19 @@ def _save_grid(path: Path, images: np.ndarray, labels: np.ndarray, n_classes: in
     """Save a one-row-per-class sample grid as PNG (atomically)."""
     import matplotlib.pyplot as plt
     grid = image_grid(class_rows(images, labels, n_classes, per_class=10), nrow=10)
-    tmp = path.with_name(path.name + '.tmp')
-    plt.imsave(tmp, grid, cmap='gray' if grid.ndim == 2 else None, format='png'); os.replace(tmp, path)
+    with atomic_write(path) as tmp: plt.imsave(tmp, grid, cmap='gray' if grid.ndim == 2 else None, format='png')
 
-def run_generation(cfg: LoopConfig, data: RunData, out: Path, g: int) -> dict:
+def run_generation(cfg: LoopConfig, data: RunData, out: Path, g: int, log: Progress | None = None) -> dict:
     """Train, sample, evaluate and record generation g; returns its metrics row. With several processes, selection,
     metrics and every write happen on the main process; training and sampling are shared."""
     mc, d, t, rt, dev = cfg.model_config(), gen_dir(out, g), {}, data.runtime, data.device
-    progress = cfg.progress and rt.is_main
+    progress = live_bars(cfg.progress and rt.is_main)
+    log = log or Progress(False, cfg.generations)
     d.mkdir(exist_ok=True)
     t0 = time.perf_counter()
     train, info = rt.broadcast(training_set(cfg, data, out, g) if rt.is_main else None)
     t['t_select'] = time.perf_counter() - t0
+    log.stage(g, 'select', t['t_select'])
     t0 = time.perf_counter()
     if g == 0:  # trained (or loaded from the cache) in prepare(); its training time is counted here
         unet, _, _ = load_checkpoint(data.gen0, dev)
@@ -349,30 +457,38 @@ def run_generation(cfg: LoopConfig, data: RunData, out: Path, g: int) -> dict:
                    device=dev, progress=progress, desc=f'gen {g} train', runtime=rt)
     if rt.is_main: save_checkpoint(d / 'model.pt', unet, mc, {'generation': g})
     t['t_train'] = time.perf_counter() - t0
+    log.stage(g, 'train', t['t_train'])
     t0 = time.perf_counter()
     aux, extra = None, {}
     if cfg.sims_weight > 0:   # SIMS: re-fit the auxiliary on this model's own samples, then guide away from it
         aux = fit_sims_aux(unet, mc, n=cfg.n_train, epochs=cfg.sims_aux_epochs or mc.epochs_per_generation,
                            lr=mc.finetune_lr, seed=stage_seed(cfg.seed, g, 'aux'), device=dev, progress=progress,
                            runtime=rt)
-        t['t_aux'] = time.perf_counter() - t0; t0 = time.perf_counter()
+        t['t_aux'] = time.perf_counter() - t0
+        log.stage(g, 'aux', t['t_aux'])
+        t0 = time.perf_counter()
         extra['sims_aux_params'] = n_params(aux)
     labels = balanced_labels(n_draw(cfg), data.n_classes)
     # generation 0's plain samples depend only on the cached gen-0 model, the seed and the count: share them too
     shared = data.gen0.with_name(f'{data.gen0.stem}-samples{len(labels)}.npz') if g == 0 and aux is None else None
     rt.barrier()
-    if shared is not None and shared.exists():
-        with np.load(shared) as z: xs = z['images']
-    else:
-        xs = sample_ddpm(unet, mc, labels, seed=stage_seed(cfg.seed, g, 'sample'), device=dev,
-                         progress=progress, desc=f'gen {g} sample', aux=aux, aux_weight=cfg.sims_weight, runtime=rt)
-        if shared is not None and rt.is_main: atomic_savez(shared, images=xs, labels=labels)
+    with cache_lock(shared, rt):   # runs racing on the cache: one samples, the others wait, then load its file
+        if rt.broadcast(shared is not None and shared.exists()):
+            with np.load(shared) as z: xs = z['images']
+        else:
+            xs = sample_ddpm(unet, mc, labels, seed=stage_seed(cfg.seed, g, 'sample'), device=dev,
+                             progress=progress, desc=f'gen {g} sample', aux=aux, aux_weight=cfg.sims_weight, runtime=rt)
+            if shared is not None and rt.is_main: atomic_savez(shared, images=xs, labels=labels)
     t['t_sample'] = time.perf_counter() - t0
+    log.stage(g, 'sample', t['t_sample'])
     if rt.is_main: record_generation(cfg, data, d, g, xs, labels, train, info, t, extra)
     rt.barrier()
     if rt.is_main and cfg.keep_checkpoints == 'last' and g >= 2 and (gen_dir(out, g - 1) / 'model.pt').exists():
         (gen_dir(out, g - 1) / 'model.pt').unlink()
-    return json.loads((d / 'row.json').read_text())
+    row = json.loads((d / 'row.json').read_text())
+    log.stage(g, 'metrics', row['t_metrics'])
+    log.done(g, row)
+    return row
 
 def record_generation(cfg: LoopConfig, data: RunData, d: Path, g: int, xs: np.ndarray, labels: np.ndarray,
                       train: Pool, info: dict, t: dict, extra: dict) -> None:
@@ -421,7 +537,8 @@ def write_tables(out: Path) -> pd.DataFrame:
     comp = pd.DataFrame([{'generation': r['generation'], 'source': s, 'count': c}
                          for r in rows for s, c in r['composition'].items()])
     df = metrics_frame(rows)
-    atomic_csv(out / 'metrics.csv', df); atomic_csv(out / 'composition.csv', comp)
+    atomic_csv(out / 'metrics.csv', df)
+    atomic_csv(out / 'composition.csv', comp)
     return df
 
 def make_runtime(cfg: LoopConfig) -> tuple[Runtime, str]:
@@ -433,6 +550,10 @@ def make_runtime(cfg: LoopConfig) -> tuple[Runtime, str]:
     acc = Accelerator(cpu=cfg.device == 'cpu')
     return Runtime(acc, cfg.mixed_precision, cfg.compile), 'cpu' if acc.device.type == 'cpu' else str(acc.device)
 
+def say(cfg: LoopConfig, rt: Runtime, text: str) -> None:
+    """Print one progress line (main process, progress on)."""
+    if cfg.progress and rt.is_main: print(text, flush=True)
+
 def prepare(cfg: LoopConfig) -> tuple[LoopConfig, RunData, Path, int]:
     """Validate everything, check the run directory, and load or build the shared artefacts; returns the first
     generation still to run."""
@@ -442,6 +563,7 @@ def prepare(cfg: LoopConfig) -> tuple[LoopConfig, RunData, Path, int]:
     out = Path(cfg.out_dir)
     rt, device = make_runtime(cfg)
     if rt.is_main:
+        check_writable(Path(cfg.cache_dir), 'cache_dir')
         check_writable(out)
         check_or_write_config(out, cfg)
     rt.barrier()
@@ -453,7 +575,8 @@ def prepare(cfg: LoopConfig) -> tuple[LoopConfig, RunData, Path, int]:
     clf, t0 = classifier_path(cfg), time.perf_counter()
     floor_p = out / 'floor.json'
     if rt.is_main:   # the classifier and the floor are built once, by the main process
-        get_classifier(clf, x, y, spec.n_classes, seed=0, progress=cfg.progress)
+        say(cfg, rt, f'feature classifier: {clf}' + ('' if clf.exists() else ' (training it, once per dataset)'))
+        get_classifier(clf, x, y, spec.n_classes, seed=0, progress=live_bars(cfg.progress))
         if not floor_p.exists():
             f = fid_floor(splits.train_x, splits.ref_x, clf, n=min(cfg.n_eval, cfg.n_train), seed=cfg.seed)
             atomic_write_text(floor_p, json.dumps({'fid_floor': f, 'n_train': cfg.n_train, 'n_ref': cfg.n_ref}))
@@ -461,6 +584,7 @@ def prepare(cfg: LoopConfig) -> tuple[LoopConfig, RunData, Path, int]:
     floor, t_setup = json.loads(floor_p.read_text())['fid_floor'], time.perf_counter() - t0
     centres = (fit_class_centres(splits.train_x, splits.train_y, spec.n_classes, cfg.self_correction_k, seed=cfg.seed)
                if cfg.self_correction_k else None)
+    say(cfg, rt, f'generation-0 model: {gen0_path(cfg)}' + ('' if gen0_path(cfg).exists() else ' (training it, shared by every run of this seed)'))
     g0, t_gen0 = ensure_gen0(cfg, splits.train_x, splits.train_y, rt, device)
     return cfg, RunData(splits, spec.n_classes, g0, clf, floor, centres, t_setup, t_gen0, rt, device), out, start
 
@@ -469,29 +593,69 @@ def run_loop(cfg: LoopConfig, stop_after: int | None = None) -> pd.DataFrame:
     cfg, data, out, start = prepare(cfg)
     rt = data.runtime
     last = cfg.generations if stop_after is None else min(stop_after, cfg.generations)
-    for g in tqdm(range(start, last + 1), desc=f'{cfg.paradigm}/{cfg.filter}', disable=not (cfg.progress and rt.is_main),
-                  initial=start, total=last + 1):
-        run_generation(cfg, data, out, g)
+    log = Progress(cfg.progress and rt.is_main, cfg.generations)
+    if log.on and start > 0: print(f'{out}: generations 0..{start - 1} already done, resuming at {start}', flush=True)
+    for g in range(start, last + 1):
+        run_generation(cfg, data, out, g, log)
         if rt.is_main: write_tables(out)
         rt.barrier()
     return read_table(out) if not rt.is_main else write_tables(out)
+
 
 # %% ../nbs/09_loop.ipynb #cb3839ba
 def parse_overrides(args: list[str]) -> dict:
     """`key=value` command-line pairs (values read as YAML) -> LoopConfig fields, unknown keys refused."""
     import yaml
-    fields = set(LoopConfig.__dataclass_fields__)
+    names = [f.name for f in fields(LoopConfig)]
     out = {}
     for a in args:
-        if '=' not in a: raise ValueError(f"argument {a!r} is not key=value; keys: {sorted(fields)}")
+        if '=' not in a: raise ValueError(f"argument {a!r} is not key=value (see scollapse-run --help)")
         k, v = a.split('=', 1)
-        if k not in fields: raise ValueError(f"{k!r} is not a LoopConfig field; choose from {sorted(fields)}")
+        check_keys([k], names, 'parameter')
         out[k] = yaml.safe_load(v)
     return out
 
-def main(argv: list[str] | None = None) -> pd.DataFrame:
-    """Command-line entry point: run (or resume) the LoopConfig given as key=value arguments."""
-    import sys
-    return run_loop(LoopConfig(**parse_overrides(sys.argv[1:] if argv is None else argv)))
+def fields_help() -> str:
+    """Every LoopConfig field with its type, default and one-line doc, read from the dataclass and its comments."""
+    from fastcore.docments import docments
+    docs, base = docments(LoopConfig), asdict(LoopConfig())
+    return '\n'.join(f"  {f.name}={base[f.name]!r}  [{f.type}]\n      {docs[f.name] or ''}" for f in fields(LoopConfig))
 
-if __name__ == '__main__' and getattr(globals().get('__spec__'), 'name', None) == 'scollapse.loop': main()  # python -m
+
+# %% ../nbs/09_loop.ipynb #e02e852f
+def loop_config(params: dict) -> LoopConfig:
+    """The resolved LoopConfig of a notebook's parameters (`globals()`: every LoopConfig field is a parameter)."""
+    return resolve_config(LoopConfig(**{f.name: params[f.name] for f in fields(LoopConfig)}))
+
+def cli_parser():
+    """The argparse parser of `scollapse-run`: key=value pairs, --check, and a --help generated from LoopConfig."""
+    import argparse
+    p = argparse.ArgumentParser(prog='scollapse-run', formatter_class=argparse.RawDescriptionHelpFormatter,
+                                description='Run (or resume) one self-consuming loop; values are YAML '
+                                            "(filter=lsf generations=3 model_overrides='{epochs_gen0: 50}').",
+                                epilog='LoopConfig fields (key=default  [type]  doc):\n' + fields_help())
+    p.add_argument('pairs', nargs='*', metavar='key=value', help='LoopConfig fields to set (see below)')
+    p.add_argument('--check', action='store_true', help='validate and print the resolved configuration; run nothing')
+    return p
+
+def main(argv: list[str] | None = None) -> int:
+    """`scollapse-run key=value ...`: exit 0 after printing the metrics table and the run directory; 2 on bad input."""
+    args = cli_parser().parse_args(argv)
+    main_process = int(os.environ.get('RANK', '0')) == 0
+    try:
+        cfg = resolve_config(LoopConfig(**parse_overrides(args.pairs)))
+        if args.check:
+            print(json.dumps(config_record(cfg), indent=1))
+            return 0
+        df = run_loop(cfg)
+    except (ValueError, FileNotFoundError) as e:   # bad input, found before compute: one line, no traceback
+        print(f'scollapse-run: error: {e}', file=sys.stderr)
+        return 2
+    if main_process:
+        cols = ['generation', 'fid', 'precision', 'recall', 'class_accuracy', 'real_fraction', 'n_train']
+        print(df[cols].round(3).to_string(index=False))
+        print(f'run directory: {cfg.out_dir}')
+    return 0
+
+if __name__ == '__main__' and getattr(globals().get('__spec__'), 'name', None) == 'scollapse.loop': sys.exit(main())  # python -m
+

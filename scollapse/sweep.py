@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_sweep.ipynb #01709183
 from __future__ import annotations
-import json, os
+import json, os, re
 from dataclasses import asdict, replace
 from pathlib import Path
 import pandas as pd
@@ -13,7 +13,7 @@ from .compare import cell_config, cell_finished
 from .loop import resolve_config, LoopConfig
 
 # %% auto #0
-__all__ = ['NOTEBOOK', 'papermill_parameters', 'CellJob', 'make_executor', 'submit_matrix', 'wait_all']
+__all__ = ['NOTEBOOK', 'papermill_parameters', 'CellError', 'CellJob', 'make_executor', 'submit_matrix', 'job_cause', 'wait_all']
 
 # %% ../nbs/14_sweep.ipynb #d0a27df0
 NOTEBOOK = Path(__file__).resolve().parents[1] / 'nbs' / 'run_loop.ipynb' if '__file__' in globals() else Path('run_loop.ipynb')
@@ -21,6 +21,9 @@ NOTEBOOK = Path(__file__).resolve().parents[1] / 'nbs' / 'run_loop.ipynb' if '__
 def papermill_parameters(cfg: LoopConfig) -> dict:
     """run_loop.ipynb parameters that reproduce `cfg` exactly (every LoopConfig field is a parameter there)."""
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}
+
+class CellError(RuntimeError):
+    """A cell's notebook raised: the message is that exception (`Type: message`, one line) and the executed notebook."""
 
 class CellJob:
     """A picklable job: run (or resume) one cell by executing run_loop.ipynb with papermill."""
@@ -30,15 +33,20 @@ class CellJob:
         self.cwd = os.getcwd()
 
     def __call__(self) -> str:
-        """Execute the notebook into the cell's run directory; returns the run directory."""
+        """Execute the notebook into the cell's run directory; returns the run directory. An exception inside the
+        notebook is raised again as a one-line `CellError` naming it and the executed notebook."""
         import papermill as pm
         cfg = resolve_config(self.cfg)
         if cell_finished(cfg): return cfg.out_dir
         if self.threads: os.environ['OMP_NUM_THREADS'] = str(self.threads)
         Path(cfg.out_dir).mkdir(parents=True, exist_ok=True)
-        pm.execute_notebook(self.notebook, str(Path(cfg.out_dir) / 'run_loop.ipynb'),
-                            parameters={**papermill_parameters(cfg), 'progress': False}, progress_bar=False,
-                            cwd=self.cwd)
+        executed = Path(cfg.out_dir) / 'run_loop.ipynb'
+        try:
+            pm.execute_notebook(self.notebook, str(executed), parameters={**papermill_parameters(cfg), 'progress': False},
+                                progress_bar=False, cwd=self.cwd)
+        except pm.PapermillExecutionError as e:
+            evalue = ' '.join(str(e.evalue).splitlines())
+            raise CellError(f"{e.ename}: {evalue} (executed notebook: {executed})") from e
         return cfg.out_dir
 
     def checkpoint(self):
@@ -72,11 +80,26 @@ def submit_matrix(methods, seeds, dataset: str = 'digits', preset: str = 'cpu', 
         rows.append(dict(method=m, seed=s, job_id=j.job_id, status='submitted', out_dir=cfg.out_dir))
     return jobs, pd.DataFrame(rows)
 
+# %% ../nbs/14_sweep.ipynb #395d1032
+_RULE = '-' * 22 + '\n'   # submitit's FailedJobError: "...with trace:\n<rule><traceback>\n<rule>You can check full logs..."
+
+def job_cause(e: Exception) -> str:
+    """What ended a job: its notebook's exception (a `CellError`), else the last line of its traceback, else the
+    head of submitit's message (a job that left no result: killed, timed out)."""
+    from submitit.core.utils import UncompletedJobError, FailedJobError
+    text = str(e)
+    cell = re.findall(r'CellError: (.+)', text)
+    if cell: return cell[-1]
+    parts = text.split(_RULE)
+    if isinstance(e, FailedJobError) and len(parts) > 2: return parts[1].strip().splitlines()[-1]
+    head = ' '.join(text.splitlines()[:2]) if isinstance(e, UncompletedJobError) else text
+    return f'{type(e).__name__}: {head}'
+
 def wait_all(jobs) -> pd.DataFrame:
-    """Block until every job ends; a table of job id, state and error (if any)."""
+    """Block until every job ends; a table of job id, state and error: what ended a failed job and its log file."""
     rows = []
     for j in jobs:
         try: j.result(); err = ''
-        except Exception as e: err = f'{type(e).__name__}: {str(e).splitlines()[-1] if str(e) else ""}'
+        except Exception as e: err = f'{job_cause(e)}; log: {j.paths.stderr}'
         rows.append(dict(job_id=j.job_id, state=j.state, error=err))
     return pd.DataFrame(rows)

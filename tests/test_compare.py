@@ -1,9 +1,10 @@
 """The comparison harness end to end on a tiny matrix: runs, resumes without recomputing, tables, ledger."""
+from pathlib import Path
 import numpy as np
 import pytest
 
 from scollapse.compare import (run_matrix, collect, paper_table, cost_ledger, ledger_totals, claims_scoreboard,
-                               cell_config, matrix_dir, plot_last_grids, METHODS)
+                               cell_config, plot_last_grids, METHODS)
 from scollapse.loop import resolve_config, gen_dir
 
 TINY = dict(n_train=40, n_ref=40, n_eval=20, generations=2,
@@ -31,7 +32,7 @@ def test_matrix_runs_every_cell_and_shares_gen0(matrix):
 
 def test_finished_cells_are_never_recomputed(matrix):
     root, _ = matrix
-    f = gen_dir(matrix_dir(root, 'digits', 'smoke', TINY) / 'syn-s0', 2) / 'samples.npz'
+    f = gen_dir(Path(cell_config('SYN', 0, 'digits', 'smoke', root, TINY).out_dir), 2) / 'samples.npz'
     before = f.stat().st_mtime_ns
     st = run_matrix(METH, [0, 1], preset='smoke', root=root, overrides=TINY, progress=False)
     assert (st.status == 'done before').all() and f.stat().st_mtime_ns == before

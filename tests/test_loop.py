@@ -93,27 +93,69 @@ def test_different_config_in_existing_out_dir_is_refused(tmp_path, cache_dir):
     assert (tmp_path / 'run' / 'config.json').read_text() == before
 
 
+import torch
+from dataclasses import fields, replace
+
+# One bad value for EVERY LoopConfig field (a new field without an entry fails test_every_field_has_a_bad_input_case):
+# (the field's bad value, other fields it needs, the words the error must contain).
+BAD_INPUT = {
+    'dataset': ('imagenet', {}, "unknown dataset|dataset='imagenet' is unknown"),
+    'paradigm': ('acumulate', {}, "did you mean 'accumulate'"),
+    'filter': ('lsff', {}, "unknown filter 'lsff'; did you mean 'lsf'"),
+    'generations': (0, {}, 'generations=0 must be'),
+    'n_train': (5000, {}, 'too large'),
+    'n_ref': (5000, {}, 'too large'),
+    'n_eval': (1, {}, 'n_eval=1 must be'),
+    'seed': (-1, {}, 'seed=-1 must be'),
+    'preset': ('huge', {}, "unknown preset 'huge'"),
+    'candidates_factor': (0.5, {}, 'candidates_factor'),
+    'fresh_fraction': (1.0, {'paradigm': 'replace_fresh'}, 'fresh_fraction'),
+    'out_dir': ('A_FILE/run', {}, "out_dir=.* is not writable"),
+    'cache_dir': ('A_FILE/cache', {}, "cache_dir=.* is not writable"),
+    'data_root': ('NODATA', {'dataset': 'mnist'}, 'download=True'),
+    'device': ('tpu' if torch.cuda.is_available() else 'cuda', {}, "device='tpu' is unknown|CUDA is not available on this machine"),
+    'filter_options': ({'tt': 5}, {'filter': 'lsf'}, "unknown filter_options key .*'tt'; did you mean 't'"),
+    'model_overrides': ({'epoch_gen0': 3}, {}, "did you mean 'epochs_gen0'"),
+    'feature_extractor': ('inception', {}, "unknown feature_extractor 'inception'; did you mean 'inception-v3-compat'"),
+    'feature_extractor_weights': ('NODATA/w.pth', {'feature_extractor': 'inception-v3-compat'}, 'Inception-v3 weights file'),
+    'keep_checkpoints': ('some', {}, "unknown keep_checkpoints 'some'"),
+    'sims_weight': (-1.0, {}, 'sims_weight'),
+    'sims_aux_epochs': (0, {}, 'sims_aux_epochs'),
+    'self_correction_k': (16, {}, 'self_correction_k=16 centres per class need'),   # 4 images per class at N=40
+    'mixed_precision': ('fp16', {}, "unknown mixed_precision 'fp16'"),
+    'compile': ('yes', {}, "compile='yes' must be bool"),
+    'progress': ('yes', {}, "progress='yes' must be bool"),
+}
+
+
+def test_every_field_has_a_bad_input_case():
+    assert set(BAD_INPUT) == {f.name for f in fields(LoopConfig)}
+
+
+@pytest.mark.parametrize('name', sorted(BAD_INPUT))
+def test_bad_input_raises_before_compute(tmp_path, name):
+    value, extra, msg = BAD_INPUT[name]
+    (tmp_path / 'A_FILE').write_text('a file, not a folder')
+    if isinstance(value, str): value = value.replace('A_FILE', str(tmp_path / 'A_FILE')).replace('NODATA', str(tmp_path / 'nodata'))
+    cfg = replace(tiny(tmp_path, tmp_path / 'cache', **extra), **{name: value})
+    with pytest.raises((ValueError, FileNotFoundError), match=msg):
+        run_loop(cfg)
+    for folder in ('cache', 'run'):   # nothing was trained or cached; the run folder was not even created
+        assert not (tmp_path / folder).exists() or name in ('out_dir', 'cache_dir'), folder
+    assert not list(tmp_path.rglob('*.pt'))
+
+
 @pytest.mark.parametrize('kw,msg', [
-    (dict(dataset='imagenet'), 'dataset'),
-    (dict(paradigm='mix'), 'paradigm'),
-    (dict(filter='magic'), 'available filters'),
-    (dict(fresh_fraction=1.0, paradigm='replace_fresh'), 'fresh_fraction'),
-    (dict(fresh_fraction=-0.1, paradigm='replace_fresh'), 'fresh_fraction'),
-    (dict(n_train=5000), 'too large'),
-    (dict(generations=0), 'generations'),
     (dict(paradigm='accumulate', filter='random'), 'does not apply'),
     (dict(paradigm='accumulate_subsample', filter='none'), 'needs a filter'),
-    (dict(candidates_factor=0.5), 'candidates_factor'),
-    (dict(model_overrides={'epochs': 3}), 'unknown keys'),
     (dict(model_overrides={'sampler': 'euler'}), 'sampler'),
-    (dict(preset='huge'), 'preset'),
+    (dict(model_overrides={'lr': 'fast'}), "lr='fast' must be float"),
+    (dict(filter_options='{t: 5}'), "filter_options='{t: 5}' must be dict.*-y 'filter_options"),
 ])
-def test_bad_input_raises_before_compute(tmp_path, kw, msg):
-    cfg = tiny(tmp_path, tmp_path / 'cache', **kw)
+def test_inconsistent_input_raises_before_compute(tmp_path, kw, msg):
     with pytest.raises(ValueError, match=msg):
-        run_loop(cfg)
-    assert not (tmp_path / 'cache').exists()   # nothing was trained or cached
-    assert not (tmp_path / 'run' / 'gen_00').exists()
+        run_loop(tiny(tmp_path, tmp_path / 'cache', **kw))
+    assert not (tmp_path / 'cache').exists() and not (tmp_path / 'run').exists()
 
 
 def test_non_writable_out_dir(tmp_path, cache_dir):

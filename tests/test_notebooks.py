@@ -24,11 +24,26 @@ def test_run_loop_smoke(tmp_path, cache_dir):
 
 
 def test_run_loop_unknown_filter_fails_before_compute(tmp_path, cache_dir):
-    with pytest.raises(pm.PapermillExecutionError, match='available filters'):
+    with pytest.raises(pm.PapermillExecutionError, match="unknown filter 'bogus'"):
         pm.execute_notebook(str(NBS / 'run_loop.ipynb'), str(tmp_path / 'out.ipynb'), cwd=str(tmp_path),
                             parameters=dict(preset='smoke', filter='bogus', out_dir=str(tmp_path / 'run'),
                                             cache_dir=str(cache_dir)), progress_bar=False)
     assert not (tmp_path / 'run').exists()
+
+
+@pytest.mark.parametrize('name,params', [
+    ('run_loop.ipynb', dict(preset='smoke', fitler='lsf')),
+    ('compare.ipynb', dict(preset='smoke', method=['SYN'])),
+    ('analysis_ole.ipynb', dict(preset='smoke', tgrid=[100])),
+    ('analysis_entropy.ipynb', dict(preset='smoke', size=[40])),
+    ('benchmark.ipynb', dict(fresh=False, filtr='lsf')),
+])
+def test_misspelt_parameter_fails_before_compute(tmp_path, name, params):
+    typo = [k for k in params if k not in ('preset', 'fresh')][0]
+    with pytest.raises(pm.PapermillExecutionError, match=f"unknown parameter '{typo}'; did you mean"):
+        pm.execute_notebook(str(NBS / name), str(tmp_path / 'out.ipynb'), cwd=str(tmp_path), parameters=params,
+                            progress_bar=False)
+    assert not (tmp_path / 'runs').exists()   # nothing ran
 
 
 def test_parameters_tag_survives_nbdev_clean():

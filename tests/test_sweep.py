@@ -1,4 +1,6 @@
 """A local submitit sweep of the comparison matrix: jobs run run_loop.ipynb, resubmission resumes, compare collects."""
+from pathlib import Path
+
 import pytest
 
 from scollapse.sweep import submit_matrix, wait_all
@@ -41,3 +43,15 @@ def test_bad_sweep_input_fails_before_submitting(tmp_path):
     with pytest.raises(ValueError, match="'slurm', 'local'"):
         submit_matrix(['SYN'], [0], preset='smoke', root=tmp_path / 'cmp', cluster='k8s', folder=tmp_path / 's')
     assert not (tmp_path / 's').exists()
+
+
+def test_failed_cell_reports_its_notebook_exception_and_logs(tmp_path):
+    # passes submit (datasets are looked for inside the notebook), then fails in run_loop.ipynb
+    kw = dict(dataset='mnist', preset='smoke', root=tmp_path / 'cmp', folder=tmp_path / 'submitit', threads=1,
+              overrides={**TINY, 'data_root': str(tmp_path / 'no-data')})
+    jobs, table = submit_matrix(['SYN'], [0], **kw)
+    err = wait_all(jobs).error[0]
+    executed = Path(table.out_dir[0]).resolve() / 'run_loop.ipynb'
+    assert 'DatasetNotFoundError: MNIST not found' in err, err            # the exception raised in the notebook
+    assert f'(executed notebook: {executed})' in err and executed.exists()
+    assert err.endswith(f'; log: {jobs[0].paths.stderr}') and jobs[0].paths.stderr.exists()

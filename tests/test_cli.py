@@ -1,0 +1,60 @@
+"""The installed `scollapse-run` console script: help generated from LoopConfig, exit codes, output."""
+import json
+import subprocess
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from scollapse.loop import LoopConfig
+
+SCRIPT = Path(sys.executable).parent / 'scollapse-run'   # installed by `pip install -e .` (setup.py entry_points)
+
+
+def run_cli(*args, cwd):
+    return subprocess.run([str(SCRIPT), *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def test_script_is_installed():
+    assert SCRIPT.exists(), 'scollapse-run is not installed: setup.py must pass console_scripts as entry_points'
+
+
+def test_help_lists_every_field_with_type_default_and_doc(tmp_path):
+    r = run_cli('--help', cwd=tmp_path)
+    assert r.returncode == 0
+    for f in fields(LoopConfig):
+        assert f'  {f.name}=' in r.stdout, f.name
+    assert "filter='auto'  [str]" in r.stdout and 'generations=None  [int | None]' in r.stdout
+    assert "'auto' (paradigm default)" in r.stdout   # the field's comment is its doc
+
+
+def test_bad_input_is_one_line_and_nonzero(tmp_path):
+    r = run_cli('fitler=lsf', cwd=tmp_path)
+    assert r.returncode == 2 and r.stdout == ''
+    assert r.stderr.strip().splitlines() == [r.stderr.strip()]   # one line, no traceback
+    assert "unknown parameter 'fitler'; did you mean 'filter'?" in r.stderr
+    r = run_cli('filter=lsf', 'generations=zero', cwd=tmp_path)
+    assert r.returncode == 2 and "generations='zero' must be int" in r.stderr
+    r = run_cli('lsf', cwd=tmp_path)
+    assert r.returncode == 2 and 'key=value' in r.stderr
+    assert not (tmp_path / 'runs').exists()
+
+
+def test_check_prints_the_resolved_config_and_runs_nothing(tmp_path):
+    r = run_cli('--check', 'preset=smoke', 'filter=lsf', cwd=tmp_path)
+    assert r.returncode == 0
+    rec = json.loads(r.stdout)
+    assert rec['loop']['filter'] == 'lsf' and rec['loop']['n_train'] == 60
+    assert rec['loop']['out_dir'] == 'runs/digits-accumulate_subsample-lsf-smoke-s0'
+    assert not (tmp_path / 'runs').exists()
+
+
+def test_smoke_run_exits_zero_and_prints_table_and_folder(tmp_path, cache_dir):
+    r = run_cli('preset=smoke', f'cache_dir={cache_dir}', 'paradigm=replace', 'filter=none', 'n_train=40', 'n_ref=40', 'n_eval=20',
+                'model_overrides={epochs_gen0: 1, epochs_per_generation: 1, sampling_steps: 2}', cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.splitlines()
+    run_dir = out[-1].removeprefix('run directory: ')
+    assert out[-1].startswith('run directory: ') and (tmp_path / run_dir / 'metrics.csv').exists()
+    assert any(l.split()[:1] == ['generation'] for l in out)             # the metrics table's header
+    assert sum(l.startswith('gen ') and ' done: fid ' in l for l in out) == 3   # a progress row per generation
+    assert any(l.startswith('gen 1/2 train') for l in out)             # a line per finished stage
