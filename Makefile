@@ -8,7 +8,7 @@ ARGS   ?=
 OUT    ?= runs/run_loop.ipynb
 MAIN   ?= -p filter lsf
 
-.PHONY: install run compare lab test export-check nbdev-test pytest slow bench clean-nbs
+.PHONY: install run compare lab outputs test export-check nbdev-test pytest slow bench clean-nbs
 
 $(VENV)/.installed: settings.ini setup.py
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -54,6 +54,13 @@ bench: install
 	mkdir -p runs
 	$(BIN)/papermill nbs/benchmark.ipynb runs/benchmark.ipynb --log-output
 	$(BIN)/python tests/bench_entropy.py
+
+# re-execute the chapter notebooks (nbs/00_*..14_*) in place, so a reader sees their plots and numbers; each runs
+# its subject at tiny size (under about a minute); nbdev_clean then drops execution counts and metadata, not outputs
+outputs: install
+	for nb in nbs/[01]*.ipynb; do echo $$nb; $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	  --ExecutePreprocessor.timeout=900 $$nb || exit 1; done
+	$(BIN)/nbdev_clean
 
 clean-nbs: install
 	$(BIN)/nbdev_clean

@@ -43,7 +43,7 @@ def real_train(out_dir) -> tuple[np.ndarray, np.ndarray]:
     """The real training set of a run, rebuilt from its config (same seeded split)."""
     l = run_config(out_dir)['loop']
     x, y, spec = load_dataset(l['dataset'], l['data_root'])
-    s = real_splits(x, y, spec.n_classes, l['n_train'], l['n_ref'], seed=l['seed'])
+    s = real_splits(x, y, spec, l['n_train'], l['n_ref'], seed=l['seed'])
     return s.train_x, s.train_y
 
 def done_generations(out_dir) -> list[int]:
@@ -164,14 +164,13 @@ def plot_entropy_gs(df: pd.DataFrame):
     return fig
 
 def nearest_neighbour_pictures(out_dir, generation: int, n: int = 8, seed: int = 0):
-    """Samples of a generation beside their nearest training images (classifier features): the memorisation picture."""
-    from scollapse.classifier import load_classifier, classifier_features
-    from scollapse.entropy import nn_distances
-    out, l = Path(out_dir), run_config(out_dir)['loop']
-    clf = load_classifier(Path(l['cache_dir']) / 'classifier' / f"{l['dataset']}.pt")
+    """Samples of a generation beside their nearest training images (pixel distance, a selection space, not the
+    judge's): the memorisation picture."""
+    from scollapse.entropy import pixel_features
+    out = Path(out_dir)
     xs, _ = load_samples(out, generation)
     train_x = training_images(out_dir, generation)
-    G, D = classifier_features(clf, xs[:500]), classifier_features(clf, train_x)
+    G, D = pixel_features(xs[:500]), pixel_features(train_x)
     pick = np.random.default_rng(seed).choice(min(500, len(xs)), n, replace=False)
     Gq = G[pick]
     d = ((Gq[:, None] - D[None]) ** 2).sum(-1)
@@ -184,16 +183,15 @@ def nearest_neighbour_pictures(out_dir, generation: int, n: int = 8, seed: int =
         axes[0, i].set_title(f'{np.sqrt(d[i, nn[i]]):.1f}', fontsize=7)
     axes[0, 0].text(-0.5, 0.5, 'sample', transform=axes[0, 0].transAxes, ha='right', fontsize=8)
     axes[1, 0].text(-0.5, 0.5, 'nearest\ntrain', transform=axes[1, 0].transAxes, ha='right', fontsize=8)
-    fig.suptitle(f'generation {generation}: samples (top) and nearest training images (feature distance)', fontsize=9)
+    fig.suptitle(f'generation {generation}: samples (top) and nearest training images (pixel distance)', fontsize=9)
     return fig
 
 def training_images(out_dir, generation: int) -> np.ndarray:
     """Rebuild the uint8 training images of a generation from its recorded sources and the run directory."""
-    from scollapse.loop import LoopConfig, resolve_config, training_set, RunData
+    from scollapse.loop import LoopConfig, resolve_config, training_set, RunData, classifier_path
     c = run_config(out_dir)['loop']
     cfg = resolve_config(LoopConfig(**c))
     x, y, spec = load_dataset(cfg.dataset, cfg.data_root)
-    s = real_splits(x, y, spec.n_classes, cfg.n_train, cfg.n_ref, seed=cfg.seed)
-    data = RunData(s, spec.n_classes, gen_dir(Path(out_dir), 0) / 'model.pt',
-                   Path(cfg.cache_dir) / 'classifier' / f'{cfg.dataset}.pt', float('nan'))
+    s = real_splits(x, y, spec, cfg.n_train, cfg.n_ref, seed=cfg.seed)
+    data = RunData(s, spec.n_classes, gen_dir(Path(out_dir), 0) / 'model.pt', classifier_path(cfg), float('nan'))
     return training_set(cfg, data, Path(out_dir), generation)[0].images

@@ -17,9 +17,9 @@ from .checks import unknown_name, check_keys
 from .data import get_spec
 
 # %% auto #0
-__all__ = ['METHODS', 'LOWER_IS_BETTER', 'OLE_T_GRID', 'cell_config', 'cell_finished', 'run_matrix', 'collect', 'summary',
-           'paper_table', 'plot_curves', 'images_stored', 'cost_ledger', 'ledger_totals', 'plot_ledger',
-           'plot_last_grids', 'ole_cached', 'claims_scoreboard']
+__all__ = ['METHODS', 'LOWER_IS_BETTER', 'OLE_T_GRID', 'RESULT_FILES', 'cell_config', 'cell_finished', 'run_matrix', 'collect',
+           'summary', 'paper_table', 'plot_curves', 'images_stored', 'cost_ledger', 'ledger_totals', 'plot_ledger',
+           'plot_last_grids', 'ole_cached', 'claims_scoreboard', 'real_share', 'before_after', 'export_results']
 
 # %% ../nbs/13_compare.ipynb #97dba8c6
 METHODS = {
@@ -34,6 +34,10 @@ METHODS = {
     'ACU-greedy': dict(paradigm='accumulate_subsample', filter='greedy'),
     'ACU-TDF': dict(paradigm='accumulate_subsample', filter='threshold_decay'),
     'ACU-LSF+entropy': dict(paradigm='accumulate_subsample', filter='lsf_entropy'),
+    # the entropy selectors in the second selection space (the default is pixels; both are apart from the judge)
+    'ACU-greedy-enc': dict(paradigm='accumulate_subsample', filter='greedy', filter_options={'features': 'encoder'}),
+    'ACU-TDF-enc': dict(paradigm='accumulate_subsample', filter='threshold_decay', filter_options={'features': 'encoder'}),
+    'ACU-LSF+entropy-enc': dict(paradigm='accumulate_subsample', filter='lsf_entropy', filter_options={'features': 'encoder'}),
 }
 
 _PER_CELL = {'paradigm', 'filter', 'seed', 'dataset', 'preset', 'out_dir', 'cache_dir'}
@@ -96,7 +100,7 @@ def collect(methods, seeds, dataset: str = 'digits', preset: str = 'cpu', root='
     return df
 
 # %% ../nbs/13_compare.ipynb #e2035069
-LOWER_IS_BETTER = {'fid', 'memorization'}
+LOWER_IS_BETTER = {'fid', 'kid', 'memorization'}
 
 def summary(df: pd.DataFrame, metrics=('fid', 'precision', 'recall')) -> pd.DataFrame:
     """Mean, std and seed count per method, generation and metric."""
@@ -277,6 +281,8 @@ def claims_scoreboard(df: pd.DataFrame, ole: dict | None = None) -> pd.DataFrame
          _per_seed(df, 'SYN', lambda r: float(np.corrcoef(r.entropy_train, np.log(r.gs))[0, 1]))),
         ('greedy beats random under accumulate: FID(ACUR) − FID(ACU-greedy) > 0', 'entropy', +1, 0.0, _gap(df, 'ACUR', 'ACU-greedy', 'fid')),
         ('TDF beats random under accumulate: FID(ACUR) − FID(ACU-TDF) > 0', 'entropy', +1, 0.0, _gap(df, 'ACUR', 'ACU-TDF', 'fid')),
+        ('greedy (encoder space) beats random: FID(ACUR) − FID(ACU-greedy-enc) > 0', 'entropy', +1, 0.0, _gap(df, 'ACUR', 'ACU-greedy-enc', 'fid')),
+        ('TDF (encoder space) beats random: FID(ACUR) − FID(ACU-TDF-enc) > 0', 'entropy', +1, 0.0, _gap(df, 'ACUR', 'ACU-TDF-enc', 'fid')),
         ('ours: LSF+entropy beats ACUR on FID', 'ours', +1, 0.0, _gap(df, 'ACUR', 'ACU-LSF+entropy', 'fid')),
         ('ours: LSF+entropy has higher recall than LSF', 'ours', +1, 0.0, _gap(df, 'ACU-LSF+entropy', 'ACU-LSF', 'recall')),
         ('ours: LSF+entropy has lower FID than LSF', 'ours', +1, 0.0, _gap(df, 'ACU-LSF', 'ACU-LSF+entropy', 'fid')),
@@ -292,3 +298,36 @@ def claims_scoreboard(df: pd.DataFrame, ole: dict | None = None) -> pd.DataFrame
                          effect=(f'{v.mean():+.3g} ± {v.std(ddof=1):.2g}' if len(v) > 1 else (f'{v[0]:+.3g}' if len(v) else '')),
                          per_seed=', '.join(f'{x:+.3g}' for x in v)))
     return pd.DataFrame(rows)
+
+# %% ../nbs/13_compare.ipynb #b7618430
+def real_share(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean share of real images in each method's training set per generation (how much real data a selector keeps)."""
+    return df.groupby(['method', 'generation'], observed=True).real_fraction.mean().unstack('generation').round(3)
+
+def before_after(board: pd.DataFrame, before: pd.DataFrame) -> pd.DataFrame:
+    """The scoreboard beside an earlier one (same claim text): verdict and effect before → after."""
+    b = before.set_index('claim')[['verdict', 'effect', 'per_seed']].add_suffix(' before')
+    out = board.set_index('claim')[['paper', 'verdict', 'effect', 'per_seed']].join(b, how='left')
+    out['change'] = np.where(out['verdict before'].isna(), 'new', np.where(out['verdict before'] == out.verdict, '', 'flipped'))
+    return out.reset_index()
+
+# %% ../nbs/13_compare.ipynb #38a30c41
+RESULT_FILES = ('config.json', 'metrics.csv', 'composition.csv', 'floor.json')
+
+def export_results(methods, seeds, dest, dataset: str = 'digits', preset: str = 'cpu', root='runs/compare',
+                   overrides: dict | None = None) -> list[Path]:
+    """Copy each finished cell's small artefacts (config, metrics, composition, floor, last grid.png; no checkpoints,
+    no samples) to dest/<run_name>/, for the repository's results/ folder; returns the folders written."""
+    import shutil
+    written = []
+    for m in methods:
+        for s in seeds:
+            cfg = resolve_config(cell_config(m, s, dataset, preset, root, overrides))
+            if not cell_finished(cfg): continue
+            out, to = Path(cfg.out_dir), Path(dest) / Path(cfg.out_dir).name
+            to.mkdir(parents=True, exist_ok=True)
+            for f in RESULT_FILES: shutil.copy(out / f, to / f)
+            shutil.copy(gen_dir(out, cfg.generations) / 'grid.png', to / 'grid.png')
+            (to / 'method.txt').write_text(f'{m}\n')
+            written.append(to)
+    return written

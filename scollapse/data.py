@@ -12,10 +12,10 @@ import numpy as np
 from .cache import atomic_write
 
 # %% auto #0
-__all__ = ['FASHION_DEB_DIR', 'DatasetNotFoundError', 'DatasetSpec', 'default_data_root', 'load_digits_arrays',
+__all__ = ['FASHION_DEB_DIR', 'POOL_SEED', 'DatasetNotFoundError', 'DatasetSpec', 'default_data_root', 'load_digits_arrays',
            'load_fashion_mnist_arrays', 'load_mnist_arrays', 'load_cifar10_arrays', 'celeba_class',
            'load_celeba_arrays', 'dataset_specs', 'get_spec', 'load_dataset', 'RealSplits', 'balanced_counts',
-           'check_split_sizes', 'real_splits', 'image_grid', 'class_rows']
+           'take_per_class', 'fixed_pools', 'check_split_sizes', 'real_splits', 'image_grid', 'class_rows']
 
 # %% ../nbs/00_data.ipynb #9700a527
 class DatasetNotFoundError(FileNotFoundError):
@@ -29,6 +29,9 @@ class DatasetSpec:
     class_names: tuple
     loader: Callable        # loader(root) -> (images uint8 (n,C,H,W), labels int64 (n,))
     how_to_get: str
+    judge_per_class: int    # images per class set apart for the judge (never trained on, selected with or compared to)
+    ref_per_class: int = 0  # fixed held-out ref pool per class, for datasets without an official test split
+    n_official_train: int | None = None   # the loader returns train then test: the test split starts here
 
     @property
     def n_classes(self) -> int: return len(self.class_names)
@@ -141,11 +144,11 @@ def dataset_specs() -> dict[str, DatasetSpec]:
     celeba = ('female, not smiling', 'female, smiling', 'male, not smiling', 'male, smiling')
     S = DatasetSpec
     return {
-        'digits': S('digits', (1, 8, 8), digits, load_digits_arrays, _SPECS_HOW['digits']),
-        'fashion_mnist': S('fashion_mnist', (1, 28, 28), fashion, load_fashion_mnist_arrays, _SPECS_HOW['fashion_mnist']),
-        'mnist': S('mnist', (1, 28, 28), digits, load_mnist_arrays, _SPECS_HOW['mnist']),
-        'cifar10': S('cifar10', (3, 32, 32), cifar, load_cifar10_arrays, _SPECS_HOW['cifar10']),
-        'celeba': S('celeba', (3, 64, 64), celeba, load_celeba_arrays, _SPECS_HOW['celeba']),
+        'digits': S('digits', (1, 8, 8), digits, load_digits_arrays, _SPECS_HOW['digits'], 40, 50),
+        'fashion_mnist': S('fashion_mnist', (1, 28, 28), fashion, load_fashion_mnist_arrays, _SPECS_HOW['fashion_mnist'], 1000, n_official_train=60000),
+        'mnist': S('mnist', (1, 28, 28), digits, load_mnist_arrays, _SPECS_HOW['mnist'], 1000, n_official_train=60000),
+        'cifar10': S('cifar10', (3, 32, 32), cifar, load_cifar10_arrays, _SPECS_HOW['cifar10'], 500, n_official_train=50000),
+        'celeba': S('celeba', (3, 64, 64), celeba, load_celeba_arrays, _SPECS_HOW['celeba'], 2000, 2000),
     }
 
 def get_spec(name: str) -> DatasetSpec:
@@ -163,12 +166,16 @@ def load_dataset(name: str, root=None) -> tuple[np.ndarray, np.ndarray, DatasetS
     return x, y, spec
 
 # %% ../nbs/00_data.ipynb #556dfa78
+POOL_SEED = 20261201   # the fixed partition of every dataset into judge / ref / train pools (never a run's seed)
+
 @dataclass
 class RealSplits:
-    """Disjoint real training, reference (held-out) and fresh (remaining) sets."""
+    """Disjoint judge, real training, reference (held-out) and fresh (remaining) sets, with their dataset indices."""
     train_x: np.ndarray; train_y: np.ndarray
     ref_x: np.ndarray; ref_y: np.ndarray
     fresh_x: np.ndarray; fresh_y: np.ndarray
+    judge_x: np.ndarray; judge_y: np.ndarray
+    index: dict   # 'train' / 'ref' / 'fresh' / 'judge' -> sorted indices into the dataset
 
 def balanced_counts(n: int, n_classes: int) -> np.ndarray:
     """Per-class counts summing to n: n//C each, the remainder given to the first classes."""
@@ -176,30 +183,52 @@ def balanced_counts(n: int, n_classes: int) -> np.ndarray:
     c[: n % n_classes] += 1
     return c
 
-def check_split_sizes(labels: np.ndarray, n_classes: int, n_train: int, n_ref: int) -> None:
-    """Raise a ValueError if balanced train + reference sets of these sizes cannot be drawn."""
-    if n_train < n_classes: raise ValueError(f"n_train={n_train} must be at least the number of classes ({n_classes})")
-    if n_ref < 2: raise ValueError(f"n_ref={n_ref} must be at least 2")
-    have = np.bincount(labels, minlength=n_classes)
-    need = balanced_counts(n_train, n_classes) + balanced_counts(n_ref, n_classes)
-    if (need > have).any():
-        c = int(np.argmax(need - have))
-        raise ValueError(f"n_train={n_train} + n_ref={n_ref} is too large: class {c} needs {need[c]} images but the "
-                         f"dataset has {have[c]} (max balanced n_train + n_ref ≈ {int(have.min()) * n_classes})")
+def take_per_class(idx: np.ndarray, labels: np.ndarray, counts, rng) -> np.ndarray:
+    """A seeded class-balanced draw from the indices `idx`: counts[c] of class c (sorted indices)."""
+    parts = [rng.permutation(idx[labels[idx] == c])[:k] for c, k in enumerate(counts)]
+    return np.sort(np.concatenate(parts)).astype(np.int64)
 
-def real_splits(images: np.ndarray, labels: np.ndarray, n_classes: int, n_train: int, n_ref: int,
+
+# %% ../nbs/00_data.ipynb #6c3156e4
+def fixed_pools(labels: np.ndarray, spec: DatasetSpec) -> dict[str, np.ndarray]:
+    """The seed-independent partition of a dataset's indices into the 'judge', 'ref' and 'train' pools."""
+    rng, n, C = np.random.default_rng(POOL_SEED), len(labels), spec.n_classes
+    if spec.n_official_train:   # the official test split is the ref pool
+        ref, rest = np.arange(spec.n_official_train, n), np.arange(spec.n_official_train)
+    else:
+        ref = take_per_class(np.arange(n), labels, [spec.ref_per_class] * C, rng)
+        rest = np.setdiff1d(np.arange(n), ref)
+    judge = take_per_class(rest, labels, [spec.judge_per_class] * C, rng)
+    return {'judge': judge, 'ref': ref, 'train': np.setdiff1d(rest, judge)}
+
+def check_split_sizes(labels: np.ndarray, spec: DatasetSpec, n_train: int, n_ref: int) -> None:
+    """Raise a ValueError if balanced train + reference sets of these sizes cannot be drawn from the pools."""
+    C = spec.n_classes
+    if n_train < C: raise ValueError(f"n_train={n_train} must be at least the number of classes ({C})")
+    if n_ref < 2: raise ValueError(f"n_ref={n_ref} must be at least 2")
+    pools = fixed_pools(labels, spec)
+    for name, n, pool in (('n_train', n_train, 'train'), ('n_ref', n_ref, 'ref')):
+        have, need = np.bincount(labels[pools[pool]], minlength=C), balanced_counts(n, C)
+        if (need > have).any():
+            c = int(np.argmax(need - have))
+            raise ValueError(f"{name}={n} is too large for {spec.name}: class {c} needs {need[c]} images but its {pool} "
+                             f"pool has {have[c]} (the judge's {spec.judge_per_class} per class are set apart; "
+                             f"max balanced {name} = {int(have.min()) * C})")
+
+
+# %% ../nbs/00_data.ipynb #40532f70
+def real_splits(images: np.ndarray, labels: np.ndarray, spec: DatasetSpec, n_train: int, n_ref: int,
                 seed: int = 0) -> RealSplits:
-    """Seeded, class-balanced, disjoint training and reference sets; the rest is the fresh pool."""
-    check_split_sizes(labels, n_classes, n_train, n_ref)
-    rng = np.random.default_rng(seed)
-    ct, cr = balanced_counts(n_train, n_classes), balanced_counts(n_ref, n_classes)
-    tr, rf = [], []
-    for c in range(n_classes):
-        idx = rng.permutation(np.flatnonzero(labels == c))
-        tr.append(idx[: ct[c]]); rf.append(idx[ct[c]: ct[c] + cr[c]])
-    tr, rf = np.sort(np.concatenate(tr)), np.sort(np.concatenate(rf))
-    fresh = np.setdiff1d(np.arange(len(labels)), np.concatenate([tr, rf]))
-    return RealSplits(images[tr], labels[tr], images[rf], labels[rf], images[fresh], labels[fresh])
+    """The fixed judge split, plus seeded class-balanced training (train pool) and reference (ref pool) sets; the
+    rest of the train pool is the fresh data."""
+    check_split_sizes(labels, spec, n_train, n_ref)
+    pools, rng, C = fixed_pools(labels, spec), np.random.default_rng(seed), spec.n_classes
+    tr = take_per_class(pools['train'], labels, balanced_counts(n_train, C), rng)
+    rf = take_per_class(pools['ref'], labels, balanced_counts(n_ref, C), rng)
+    index = {'train': tr, 'ref': rf, 'fresh': np.setdiff1d(pools['train'], tr), 'judge': pools['judge']}
+    pick = [a for k in ('train', 'ref', 'fresh', 'judge') for a in (images[index[k]], labels[index[k]])]
+    return RealSplits(*pick, index=index)
+
 
 # %% ../nbs/00_data.ipynb #effdc731
 def image_grid(images: np.ndarray, nrow: int = 10, pad: int = 1) -> np.ndarray:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 import numpy as np
-from .checks import check_keys
+from .checks import check_keys, unknown_name
 
 # %% auto #0
 __all__ = ['LSF_DEFAULTS', 'COMBINED_DEFAULTS', 'ENTROPY_DEFAULTS', 'FEATURE_SPACES', 'Pool', 'FilterContext', 'check_selection',
@@ -49,7 +49,7 @@ class FilterContext:
     real_images: np.ndarray | None = None
     real_labels: np.ndarray | None = None
     gen0: Callable[[], tuple] | None = None        # () -> (unet, scheduler) of the generation-0 model
-    classifier: Callable[[], object] | None = None # () -> offline feature classifier (scollapse.classifier)
+    encoder: Callable[[], object] | None = None    # () -> the selection encoder (scollapse.encoder), never the judge
     cache_dir: Path | None = None                  # per-run folder for the filter's caches
     options: dict = field(default_factory=dict)    # the filter's knobs (LoopConfig.filter_options)
     device: str = 'cpu'
@@ -158,15 +158,16 @@ def lsf_filter(pool: Pool, n: int, ctx: FilterContext) -> np.ndarray:
     return idx
 
 # %% ../nbs/07_filters.ipynb #0f41ebc5
-ENTROPY_DEFAULTS = dict(features='classifier', tau=None, tau_factor=1.5, decay=0.95, decay_every_pass=False,
+ENTROPY_DEFAULTS = dict(features='pixel', tau=None, tau_factor=1.5, decay=0.95, decay_every_pass=False,
                         dinov2_weights=None)
-FEATURE_SPACES = ('classifier', 'pixel', 'dinov2')
+FEATURE_SPACES = ('pixel', 'encoder', 'dinov2')   # never the judge's: the referee is not a player
 
 def entropy_options(options: dict) -> dict:
     """Entropy-filter options with defaults; bad values are errors before any compute."""
     o = {**ENTROPY_DEFAULTS, **{k: v for k, v in options.items() if k in ENTROPY_DEFAULTS}}
     if o['features'] not in FEATURE_SPACES:
-        raise ValueError(f"features={o['features']!r} is unknown; choose one of {list(FEATURE_SPACES)}")
+        judge = " (the judge's classifier features are not a selection space: the referee is not a player)"
+        raise ValueError(unknown_name('features', o['features'], FEATURE_SPACES) + (judge if o['features'] == 'classifier' else ''))
     if o['tau'] is not None and not o['tau'] > 0: raise ValueError(f"tau={o['tau']} must be > 0")
     if not 0 < o['decay'] < 1: raise ValueError(f"decay={o['decay']} must be in (0, 1)")
     if o['features'] == 'dinov2' and not (o['dinov2_weights'] and Path(o['dinov2_weights']).is_file()):
@@ -175,15 +176,15 @@ def entropy_options(options: dict) -> dict:
                          f"with internet (nothing is downloaded here); got {o['dinov2_weights']!r}")
     return o
 
-def selection_features(images: np.ndarray, ctx: FilterContext, space: str = 'classifier') -> np.ndarray:
+def selection_features(images: np.ndarray, ctx: FilterContext, space: str = 'pixel') -> np.ndarray:
     """Features of uint8 images in which entropy filters measure distances."""
     from scollapse.entropy import pixel_features, dinov2_features, load_dinov2
-    from scollapse.classifier import classifier_features
+    from scollapse.encoder import encoder_features
     if space not in FEATURE_SPACES: raise ValueError(f"features={space!r} is unknown; choose one of {list(FEATURE_SPACES)}")
     if space == 'pixel': return pixel_features(images)
     if space == 'dinov2':
         return dinov2_features(images, load_dinov2(entropy_options(ctx.options)['dinov2_weights']), device=ctx.device)
-    return classifier_features(ctx.classifier(), images)
+    return encoder_features(ctx.encoder(), images)
 
 def greedy_filter(pool: Pool, n: int, ctx: FilterContext) -> np.ndarray:
     """Greedy Selection (Algorithm 1): farthest-point sampling of n items in the chosen feature space."""

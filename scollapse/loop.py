@@ -12,27 +12,29 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .data import get_spec, load_dataset, real_splits, check_split_sizes, image_grid, class_rows
+from .data import get_spec, load_dataset, real_splits, fixed_pools, check_split_sizes, image_grid, class_rows
 from .ddpm import (ModelConfig, model_preset, make_unet, make_scheduler, train_ddpm, sample_ddpm,
                             balanced_labels, save_checkpoint, load_checkpoint, check_model_config, n_params,
                             Runtime, MIXED_PRECISION)
 from .filters import Pool, FilterContext, select, available_filters, filter_registry, check_filter_options
-from .classifier import get_classifier, load_classifier
+from .classifier import get_classifier, load_classifier, class_accuracy
+from .encoder import get_encoder, load_encoder, encoder_features
 from .metrics import compute_metrics, fid_floor, FEATURE_EXTRACTORS, INCEPTION_NAME, _inception_missing
 from .checks import unknown_name, check_keys
 from .cache import atomic_write, atomic_write_text, atomic_savez, lock_for
 from .baselines import fit_class_centres, self_correct, fit_sims_aux
 
 # %% auto #0
-__all__ = ['PARADIGMS', 'SIZE_PRESETS', 'LoopConfig', 'check_field_types', 'check_device', 'check_feature_extractor',
-           'default_filter', 'check_names', 'check_paradigm_filter', 'check_ranges', 'run_name', 'check_sizes',
-           'check_writable', 'resolve_config', 'stage_seed', 'n_fresh', 'n_candidates', 'n_draw', 'ConfigMismatchError',
-           'atomic_csv', 'config_record', 'check_or_write_config', 'gen_dir', 'is_done', 'load_samples', 'gen0_path',
-           'classifier_path', 'cache_lock', 'train_gen0', 'ensure_gen0', 'RunData', 'real_pool', 'synthetic_pool',
-           'fresh_real', 'filter_context', 'training_set', 'composition', 'fmt_seconds', 'live_bars', 'Progress',
-           'memorization_metrics', 'run_generation', 'record_generation', 'read_rows', 'metrics_frame', 'read_table',
-           'write_tables', 'make_runtime', 'say', 'prepare', 'run_loop', 'parse_overrides', 'fields_help',
-           'loop_config', 'cli_parser', 'main']
+__all__ = ['PARADIGMS', 'SIZE_PRESETS', 'SPLITS_VERSION', 'ROW_METRICS', 'SELECTION_SPACES', 'LoopConfig', 'check_field_types',
+           'check_device', 'check_feature_extractor', 'default_filter', 'check_names', 'check_paradigm_filter',
+           'check_ranges', 'run_name', 'check_sizes', 'check_writable', 'resolve_config', 'stage_seed', 'n_fresh',
+           'n_candidates', 'n_draw', 'ConfigMismatchError', 'atomic_csv', 'config_record', 'check_or_write_config',
+           'gen_dir', 'is_done', 'load_samples', 'gen0_path', 'classifier_path', 'encoder_path', 'cache_lock',
+           'train_gen0', 'ensure_gen0', 'RunData', 'real_pool', 'synthetic_pool', 'fresh_real', 'filter_context',
+           'training_set', 'composition', 'fmt_seconds', 'live_bars', 'Progress', 'memorization_metrics',
+           'run_generation', 'record_generation', 'read_rows', 'metrics_frame', 'read_table', 'write_tables',
+           'make_runtime', 'say', 'judge_epochs', 'shared_artefacts', 'prepare', 'run_loop', 'parse_overrides',
+           'fields_help', 'loop_config', 'cli_parser', 'main']
 
 # %% ../nbs/09_loop.ipynb #323fe1c5
 PARADIGMS = ('replace', 'replace_fresh', 'accumulate', 'accumulate_subsample')
@@ -166,8 +168,9 @@ def run_name(cfg: LoopConfig) -> str:
 
 def check_sizes(cfg: LoopConfig, labels: np.ndarray) -> None:
     """Check N, the reference set and the fresh-data needs against the dataset's class counts."""
-    n_classes = get_spec(cfg.dataset).n_classes
-    check_split_sizes(labels, n_classes, cfg.n_train, cfg.n_ref)
+    spec = get_spec(cfg.dataset)
+    n_classes = spec.n_classes
+    check_split_sizes(labels, spec, cfg.n_train, cfg.n_ref)
     if cfg.paradigm == 'replace_fresh' and n_fresh(cfg) == 0:
         raise ValueError(f"fresh_fraction={cfg.fresh_fraction} of n_train={cfg.n_train} rounds to 0 fresh images")
     if cfg.self_correction_k and cfg.n_train // n_classes < cfg.self_correction_k:  # the split is class-balanced
@@ -267,14 +270,20 @@ def load_samples(out: Path, g: int, corrected: bool = False) -> tuple[np.ndarray
 # %% ../nbs/09_loop.ipynb #409ab59c
 import contextlib
 
+SPLITS_VERSION = 'judge-pools-1'   # the data partition (scollapse.data.fixed_pools): caches of another one are not reused
+
 def gen0_path(cfg: LoopConfig) -> Path:
     """Cache path of the generation-0 model of this (dataset, N, n_ref, seed, preset, model config)."""
     mc, mp = asdict(cfg.model_config()), ('' if cfg.mixed_precision == 'no' else f'-{cfg.mixed_precision}')
-    return Path(cfg.cache_dir) / 'gen0' / f"{cfg.dataset}-n{cfg.n_train}-s{cfg.seed}-{cfg.preset}-{_key(mc, cfg.n_ref)}{mp}.pt"
+    return Path(cfg.cache_dir) / 'gen0' / f"{cfg.dataset}-n{cfg.n_train}-s{cfg.seed}-{cfg.preset}-{_key(mc, cfg.n_ref, SPLITS_VERSION)}{mp}.pt"
 
 def classifier_path(cfg: LoopConfig) -> Path:
-    """Cache path of the dataset's feature classifier."""
-    return Path(cfg.cache_dir) / 'classifier' / f'{cfg.dataset}.pt'
+    """Cache path of the dataset's judge: the feature classifier of the metrics, trained on the judge split only."""
+    return Path(cfg.cache_dir) / 'judge' / f'{cfg.dataset}.pt'
+
+def encoder_path(cfg: LoopConfig) -> Path:
+    """Cache path of the dataset's selection encoder (trained on the train pool)."""
+    return Path(cfg.cache_dir) / 'encoder' / f'{cfg.dataset}.pt'
 
 def cache_lock(path: Path | None, rt: Runtime):
     """The inter-process lock on a shared cache file (none for `None`), taken by the main process only: the other
@@ -312,13 +321,15 @@ class RunData:
     splits: object
     n_classes: int
     gen0: Path
-    classifier: Path
+    classifier: Path          # the judge (trained on the judge split only): metrics, never selection
     floor: float
     centres: np.ndarray | None = None   # self-correction k-means centres (n_classes, K, C*H*W), if enabled
     t_setup: float = 0.0      # seconds spent on the shared artefacts by this call (classifier, floor)
     t_gen0: float = 0.0       # seconds spent training the generation-0 model by this call (0 if cached)
     runtime: Runtime = field(default_factory=Runtime)   # processes, precision, compile
     device: str = 'cpu'       # this process's device (cuda:<rank> under a multi-GPU launch)
+    encoder: Path | None = None   # the selection encoder (trained on the train pool): filters and memorisation
+    judge_accuracy: float = float('nan')   # the judge's accuracy on the ref pool, which it never trained on
 
 def real_pool(data: RunData) -> Pool:
     """The real training set as a pool (source -1)."""
@@ -341,7 +352,8 @@ def fresh_real(cfg: LoopConfig, data: RunData, g: int, n: int) -> tuple[Pool, bo
     return Pool(fx[idx], fy[idx], np.full(n, -1, np.int64)), reused
 
 def filter_context(cfg: LoopConfig, data: RunData, out: Path, g: int) -> FilterContext:
-    """The FilterContext of generation g, with lazy handles to the gen-0 model and the classifier."""
+    """The FilterContext of generation g, with lazy handles to the gen-0 model and the selection encoder (no handle
+    to the judge: a filter cannot select in the referee's space)."""
     @functools.cache
     def gen0():
         unet, mc, _ = load_checkpoint(data.gen0, data.device)
@@ -349,7 +361,7 @@ def filter_context(cfg: LoopConfig, data: RunData, out: Path, g: int) -> FilterC
     cache = out / 'filter_cache'; cache.mkdir(exist_ok=True)
     return FilterContext(generation=g, n_classes=data.n_classes, seed=stage_seed(cfg.seed, g, 'select'),
                          real_images=data.splits.train_x, real_labels=data.splits.train_y, gen0=gen0,
-                         classifier=functools.cache(lambda: load_classifier(data.classifier)), cache_dir=cache,
+                         encoder=functools.cache(lambda: load_encoder(data.encoder)), cache_dir=cache,
                          options=dict(cfg.filter_options), device=data.device)
 
 def training_set(cfg: LoopConfig, data: RunData, out: Path, g: int) -> tuple[Pool, dict]:
@@ -410,20 +422,26 @@ class Progress:
         if g >= 1: self.gen_seconds.append(time.perf_counter() - self.started)
         self.started = time.perf_counter()
         if self.on:
-            m = '  '.join(f'{k} {row[k]:.3f}' for k in ('fid', 'precision', 'recall', 'class_accuracy', 'real_fraction'))
+            m = '  '.join(f'{k} {row[k]:.3f}' for k in ('fid', 'precision', 'recall', 'density', 'coverage', 'class_accuracy', 'real_fraction'))
             print(f'gen {g}/{self.generations} done: {m}{self.eta(g + 1)}', flush=True)
 
 
 # %% ../nbs/09_loop.ipynb #6ba9bae8
-def memorization_metrics(samples: np.ndarray, train_images: np.ndarray, classifier: Path) -> dict:
-    """In classifier-feature space: KL entropy of the training set, generalisation score of the samples against it,
-    and the memorised share (nearest training neighbour < 1/3 of the second nearest)."""
-    from scollapse.entropy import kl_entropy, generalization_score, memorization_fraction
-    from scollapse.classifier import classifier_features
-    clf = load_classifier(classifier)
-    G, D = classifier_features(clf, samples), classifier_features(clf, train_images)
-    return {'entropy_train': kl_entropy(D, k=1, on_duplicates='drop'), 'gs': generalization_score(G, D),
-            'memorization': memorization_fraction(G, D)}
+ROW_METRICS = ('fid', 'kid', 'precision', 'recall', 'density', 'coverage', 'class_accuracy', 'entropy_train', 'gs', 'memorization')
+SELECTION_SPACES = ('pixel', 'encoder')   # where training-set entropy, GS and memorisation are measured (not the judge's)
+
+def memorization_metrics(samples: np.ndarray, train_images: np.ndarray, encoder: Path | None) -> dict:
+    """Per selection space: KL entropy of the training set, generalisation score of the samples against it, and the
+    memorised share (nearest training neighbour < 1/3 of the second nearest); unsuffixed names are the pixel space's."""
+    from scollapse.entropy import kl_entropy, generalization_score, memorization_fraction, pixel_features
+    feats = {'pixel': pixel_features}
+    if encoder is not None: feats['encoder'] = functools.partial(encoder_features, load_encoder(encoder))
+    out = {}
+    for space, f in feats.items():
+        G, D = f(samples), f(train_images)
+        out.update({f'entropy_train_{space}': kl_entropy(D, k=1, on_duplicates='drop'),
+                    f'gs_{space}': generalization_score(G, D), f'memorization_{space}': memorization_fraction(G, D)})
+    return {'entropy_train': out['entropy_train_pixel'], 'gs': out['gs_pixel'], 'memorization': out['memorization_pixel'], **out}
 
 def _save_grid(path: Path, images: np.ndarray, labels: np.ndarray, n_classes: int) -> None:
     """Save a one-row-per-class sample grid as PNG (atomically)."""
@@ -505,16 +523,15 @@ def record_generation(cfg: LoopConfig, data: RunData, d: Path, g: int, xs: np.nd
     m = compute_metrics(xs[:cfg.n_eval], data.splits.ref_x, data.classifier, gen_labels=labels[:cfg.n_eval],
                         feature_extractor=cfg.feature_extractor, weights_path=cfg.feature_extractor_weights,
                         device=data.device)
-    m.update(memorization_metrics(xs[:cfg.n_eval], train.images, data.classifier))
+    m.update(memorization_metrics(xs[:cfg.n_eval], train.images, data.encoder))
     t['t_metrics'] = time.perf_counter() - t0
     atomic_savez(d / 'train_set.npz', source=train.source, labels=train.labels)
     _save_grid(d / 'grid.png', xs, labels, data.n_classes)
     comp = composition(train, g)
-    row = {'generation': g, 'fid': m['fid'], 'precision': m['precision'], 'recall': m['recall'],
-           'class_accuracy': m['class_accuracy'], 'n_train': len(train), 'real_fraction': comp['real'] / len(train),
-           'entropy_train': m['entropy_train'], 'gs': m['gs'], 'memorization': m['memorization'],
-           'n_eval': cfg.n_eval, 'fid_floor': data.floor, **t,
-           'composition': comp, **extra, **{k: v for k, v in info.items() if np.isscalar(v)}}
+    row = {'generation': g, **{k: m[k] for k in ROW_METRICS}, 'n_train': len(train),
+           'real_fraction': comp['real'] / len(train), 'n_eval': cfg.n_eval, 'fid_floor': data.floor,
+           'judge_accuracy': data.judge_accuracy, **{k: v for k, v in m.items() if k not in ROW_METRICS and k.split('_')[0] in ('entropy', 'gs', 'memorization')},
+           **t, 'composition': comp, **extra, **{k: v for k, v in info.items() if np.isscalar(v)}}
     atomic_write_text(d / 'row.json', json.dumps(row, default=float))
 
 # %% ../nbs/09_loop.ipynb #981de0cc
@@ -554,6 +571,29 @@ def say(cfg: LoopConfig, rt: Runtime, text: str) -> None:
     """Print one progress line (main process, progress on)."""
     if cfg.progress and rt.is_main: print(text, flush=True)
 
+def judge_epochs(n: int) -> int:
+    """Epochs of the judge's training: at least 15 and at least 20,000 image-steps (digits' 400 images: 50)."""
+    return max(15, -(-20000 // n))
+
+def shared_artefacts(cfg: LoopConfig, x, y, spec, splits, out: Path, rt: Runtime) -> float:
+    """Build (once per dataset) the judge and the selection encoder, and (once per run) the floor; returns the
+    judge's accuracy on the ref pool. Main process only; the others wait at the barrier."""
+    pools, clf, enc = fixed_pools(y, spec), classifier_path(cfg), encoder_path(cfg)
+    acc_p = clf.with_suffix('.accuracy.json')
+    if rt.is_main:
+        say(cfg, rt, f'judge: {clf}' + ('' if clf.exists() else f' (training it on the judge split, {len(splits.judge_y)} images, once per dataset)'))
+        judge = get_classifier(clf, splits.judge_x, splits.judge_y, spec.n_classes, seed=0, progress=live_bars(cfg.progress),
+                               epochs=judge_epochs(len(splits.judge_y)), val_frac=0.1)
+        if not acc_p.exists():
+            atomic_write_text(acc_p, json.dumps({'ref_pool_accuracy': class_accuracy(judge, x[pools['ref']], y[pools['ref']])}))
+        say(cfg, rt, f'selection encoder: {enc}' + ('' if enc.exists() else f' (training it on the train pool, {len(pools["train"])} images)'))
+        get_encoder(enc, x[pools['train']])
+        if not (out / 'floor.json').exists():
+            f = fid_floor(splits.train_x, splits.ref_x, clf, n=min(cfg.n_eval, cfg.n_train), seed=cfg.seed)
+            atomic_write_text(out / 'floor.json', json.dumps({'fid_floor': f, 'n_train': cfg.n_train, 'n_ref': cfg.n_ref}))
+    rt.barrier()
+    return json.loads(acc_p.read_text())['ref_pool_accuracy']
+
 def prepare(cfg: LoopConfig) -> tuple[LoopConfig, RunData, Path, int]:
     """Validate everything, check the run directory, and load or build the shared artefacts; returns the first
     generation still to run."""
@@ -570,23 +610,18 @@ def prepare(cfg: LoopConfig) -> tuple[LoopConfig, RunData, Path, int]:
     start = next(g for g in range(cfg.generations + 2) if not is_done(out, g))
     if start > 0 and start <= cfg.generations:   # the model to continue from must load before any compute
         load_checkpoint(gen_dir(out, start - 1) / 'model.pt')
-    splits = real_splits(x, y, spec.n_classes, cfg.n_train, cfg.n_ref, seed=cfg.seed)
+    splits = real_splits(x, y, spec, cfg.n_train, cfg.n_ref, seed=cfg.seed)
     if gen0_path(cfg).exists(): load_checkpoint(gen0_path(cfg))
-    clf, t0 = classifier_path(cfg), time.perf_counter()
-    floor_p = out / 'floor.json'
-    if rt.is_main:   # the classifier and the floor are built once, by the main process
-        say(cfg, rt, f'feature classifier: {clf}' + ('' if clf.exists() else ' (training it, once per dataset)'))
-        get_classifier(clf, x, y, spec.n_classes, seed=0, progress=live_bars(cfg.progress))
-        if not floor_p.exists():
-            f = fid_floor(splits.train_x, splits.ref_x, clf, n=min(cfg.n_eval, cfg.n_train), seed=cfg.seed)
-            atomic_write_text(floor_p, json.dumps({'fid_floor': f, 'n_train': cfg.n_train, 'n_ref': cfg.n_ref}))
-    rt.barrier()
-    floor, t_setup = json.loads(floor_p.read_text())['fid_floor'], time.perf_counter() - t0
+    t0 = time.perf_counter()
+    judge_acc = shared_artefacts(cfg, x, y, spec, splits, out, rt)
+    floor, t_setup = json.loads((out / 'floor.json').read_text())['fid_floor'], time.perf_counter() - t0
     centres = (fit_class_centres(splits.train_x, splits.train_y, spec.n_classes, cfg.self_correction_k, seed=cfg.seed)
                if cfg.self_correction_k else None)
     say(cfg, rt, f'generation-0 model: {gen0_path(cfg)}' + ('' if gen0_path(cfg).exists() else ' (training it, shared by every run of this seed)'))
     g0, t_gen0 = ensure_gen0(cfg, splits.train_x, splits.train_y, rt, device)
-    return cfg, RunData(splits, spec.n_classes, g0, clf, floor, centres, t_setup, t_gen0, rt, device), out, start
+    data = RunData(splits, spec.n_classes, g0, classifier_path(cfg), floor, centres, t_setup, t_gen0, rt, device,
+                   encoder_path(cfg), judge_acc)
+    return cfg, data, out, start
 
 def run_loop(cfg: LoopConfig, stop_after: int | None = None) -> pd.DataFrame:
     """Run (or resume) generations 0..G of `cfg`; returns the metrics table. `stop_after` ends early (for tests)."""
@@ -652,7 +687,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f'scollapse-run: error: {e}', file=sys.stderr)
         return 2
     if main_process:
-        cols = ['generation', 'fid', 'precision', 'recall', 'class_accuracy', 'real_fraction', 'n_train']
+        cols = ['generation', 'fid', 'kid', 'precision', 'recall', 'density', 'coverage', 'class_accuracy', 'real_fraction']
         print(df[cols].round(3).to_string(index=False))
         print(f'run directory: {cfg.out_dir}')
     return 0

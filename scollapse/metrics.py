@@ -15,8 +15,9 @@ from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 from .classifier import load_classifier, check_images, check_labels, class_accuracy, classifier_features
 
 # %% auto #0
-__all__ = ['FEATURE_EXTRACTOR_NAME', 'INCEPTION_NAME', 'FID_LABEL', 'FEATURE_EXTRACTORS', 'ClassifierFeatureExtractor',
-           'register_classifier_extractor', 'UInt8Images', 'compute_metrics', 'fid_floor']
+__all__ = ['FEATURE_EXTRACTOR_NAME', 'INCEPTION_NAME', 'FID_LABEL', 'KID_SUBSET', 'DC_NEAREST_K', 'FEATURE_EXTRACTORS',
+           'ClassifierFeatureExtractor', 'register_classifier_extractor', 'density_coverage', 'UInt8Images',
+           'compute_metrics', 'fid_floor']
 
 # %% ../nbs/08_metrics.ipynb #42b8d11d
 FEATURE_EXTRACTOR_NAME = 'scollapse-classifier'
@@ -64,6 +65,21 @@ def register_classifier_extractor(name: str = FEATURE_EXTRACTOR_NAME) -> None:
     else: raise ValueError(f"torch-fidelity feature extractor {name!r} is already registered by {cur!r}")
 
 register_classifier_extractor()
+
+# %% ../nbs/08_metrics.ipynb #12e5f1a9
+KID_SUBSET = 1000   # torch-fidelity's default KID subset size, capped at the set sizes
+DC_NEAREST_K = 5    # Naeem et al.'s recommended k for density and coverage
+
+def density_coverage(gen_features: np.ndarray, ref_features: np.ndarray, nearest_k: int = DC_NEAREST_K) -> dict:
+    """Density and coverage (Naeem et al. 2020) of generated vs real features, through the `prdc` package; k is
+    capped at n - 1 for tiny sets."""
+    import contextlib, io
+    from prdc import compute_prdc
+    k = min(nearest_k, len(gen_features) - 1, len(ref_features) - 1)
+    with contextlib.redirect_stdout(io.StringIO()):   # prdc prints the set sizes
+        r = compute_prdc(real_features=np.asarray(ref_features, np.float64), fake_features=np.asarray(gen_features, np.float64),
+                         nearest_k=k)
+    return {'density': float(r['density']), 'coverage': float(r['coverage'])}
 
 # %% ../nbs/08_metrics.ipynb #9b977eb5
 FEATURE_EXTRACTORS = (FEATURE_EXTRACTOR_NAME, INCEPTION_NAME)
@@ -123,7 +139,8 @@ def _check_metric_args(gen_images, ref_images, classifier_path, gen_labels, feat
 def compute_metrics(gen_images, ref_images, classifier_path, gen_labels=None, *,
                     feature_extractor: str = FEATURE_EXTRACTOR_NAME, weights_path=None, prc_neighborhood: int = 3,
                     batch_size: int = 256, device: str = 'cpu') -> dict:
-    """FID, precision, recall (generated vs real reference) and class accuracy of uint8 generated images."""
+    """FID, KID, precision, recall, density and coverage (generated vs real reference) and class accuracy of uint8
+    generated images, all in the judge's features."""
     clf, y = _check_metric_args(gen_images, ref_images, classifier_path, gen_labels, feature_extractor, weights_path,
                                 prc_neighborhood, batch_size, device)
     ours = feature_extractor == FEATURE_EXTRACTOR_NAME
@@ -133,11 +150,14 @@ def compute_metrics(gen_images, ref_images, classifier_path, gen_labels=None, *,
         input1=UInt8Images(gen_images, rgb=not ours), input2=UInt8Images(ref_images, rgb=not ours),
         fid=True, prc=True, cache=False, verbose=False, save_cpu_ram=True,
         feature_extractor=feature_extractor, feature_extractor_weights_path=str(classifier_path if ours else weights_path),
-        prc_neighborhood=int(prc_neighborhood), batch_size=int(batch_size), cuda=device.startswith('cuda'), **layers)
+        prc_neighborhood=int(prc_neighborhood), batch_size=int(batch_size), cuda=device.startswith('cuda'),
+        kid=True, kid_subset_size=min(KID_SUBSET, len(gen_images), len(ref_images)), **layers)
     acc = class_accuracy(clf.to(device), gen_images, y, batch_size) if y is not None else math.nan
-    return dict(fid=float(res[torch_fidelity.KEY_METRIC_FID]), precision=float(res[torch_fidelity.KEY_METRIC_PRECISION]),
-                recall=float(res[torch_fidelity.KEY_METRIC_RECALL]), f_score=float(res[torch_fidelity.KEY_METRIC_F_SCORE]),
-                class_accuracy=acc, n_gen=len(gen_images), n_ref=len(ref_images))
+    dc = density_coverage(classifier_features(clf, gen_images), classifier_features(clf, ref_images)) if clf is not None else {}
+    return dict(fid=float(res[torch_fidelity.KEY_METRIC_FID]), kid=float(res[torch_fidelity.KEY_METRIC_KID_MEAN]),
+                precision=float(res[torch_fidelity.KEY_METRIC_PRECISION]), recall=float(res[torch_fidelity.KEY_METRIC_RECALL]),
+                f_score=float(res[torch_fidelity.KEY_METRIC_F_SCORE]), density=dc.get('density', math.nan),
+                coverage=dc.get('coverage', math.nan), class_accuracy=acc, n_gen=len(gen_images), n_ref=len(ref_images))
 
 # %% ../nbs/08_metrics.ipynb #09df4bdf
 def fid_floor(train_images: np.ndarray, ref_images: np.ndarray, classifier_path, n: int | None = None, seed: int = 0,

@@ -6,7 +6,7 @@ import pytest
 from scollapse.loop import LoopConfig, run_loop, resolve_config, gen_dir, load_samples
 from scollapse.baselines import fit_class_centres, self_correct
 from scollapse.analysis import training_images
-from scollapse.data import load_dataset, real_splits
+from scollapse.data import load_dataset, real_splits, get_spec
 from scollapse.ddpm import load_checkpoint, n_params
 from scollapse.filters import Pool, FilterContext, select, lsf_confidence
 
@@ -27,7 +27,7 @@ def test_self_correction_trains_on_real_cluster_centres(tmp_path, cache_dir):
     assert np.array_equal(ys, yc) and not np.array_equal(xs, xc)
     # the generation-1 training set is made of rounded real centres of each item's own class
     x, y, spec = load_dataset('digits')
-    s = real_splits(x, y, 10, 40, 40, seed=0)
+    s = real_splits(x, y, get_spec('digits'), 40, 40, seed=0)
     cent = np.rint(fit_class_centres(s.train_x, s.train_y, 10, k=2, seed=0))
     train = training_images(out, 1).reshape(40, -1)
     assert all(np.abs(cent[c] - t).sum(1).min() == 0 for t, c in zip(train, yc[:40]))

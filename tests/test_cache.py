@@ -56,7 +56,7 @@ def gen0_worker(cache_dir: str, barrier, out: str) -> None:
         from scollapse.ddpm import load_checkpoint
         cfg = resolve_config(LoopConfig(**TINY, cache_dir=cache_dir, out_dir=str(Path(out).with_suffix(''))))
         x, y, spec = load_dataset(cfg.dataset)
-        s = real_splits(x, y, spec.n_classes, cfg.n_train, cfg.n_ref, seed=cfg.seed)
+        s = real_splits(x, y, spec, cfg.n_train, cfg.n_ref, seed=cfg.seed)
         barrier.wait()
         p, t = ensure_gen0(cfg, s.train_x, s.train_y)
         load_checkpoint(p)

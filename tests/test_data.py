@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from scollapse.data import (load_dataset, real_splits, balanced_counts, get_spec, DatasetNotFoundError, dataset_specs,
-                            celeba_class)
+                            celeba_class, fixed_pools)
 
 
 def test_digits_shape_scale():
@@ -15,28 +15,55 @@ def test_digits_shape_scale():
 
 @pytest.mark.parametrize('n_train,n_ref', [(500, 500), (101, 37), (10, 2)])
 def test_splits_balanced_disjoint_seeded(n_train, n_ref):
-    x, y, _ = load_dataset('digits')
-    s = real_splits(x, y, 10, n_train, n_ref, seed=3)
+    x, y, spec = load_dataset('digits')
+    s = real_splits(x, y, spec, n_train, n_ref, seed=3)
     assert np.array_equal(np.bincount(s.train_y, minlength=10), balanced_counts(n_train, 10))
     assert np.array_equal(np.bincount(s.ref_y, minlength=10), balanced_counts(n_ref, 10))
-    assert len(s.train_y) + len(s.ref_y) + len(s.fresh_y) == len(y)
-    rows = lambda a: {r.tobytes() + bytes([int(l)]) for r, l in zip(a[0], a[1])}
-    # disjoint as index sets: identical images may exist in digits, so compare via a re-split with indices
-    s2 = real_splits(np.arange(len(y))[:, None, None, None].astype(np.int64), y, 10, n_train, n_ref, seed=3)
-    tr, rf, fr = (set(a.ravel()) for a in (s2.train_x, s2.ref_x, s2.fresh_x))
-    assert not (tr & rf) and not (tr & fr) and not (rf & fr)
-    s3 = real_splits(x, y, 10, n_train, n_ref, seed=3)
+    assert np.array_equal(np.bincount(s.judge_y, minlength=10), [spec.judge_per_class] * 10)
+    for k in ('train', 'ref', 'fresh', 'judge'):   # the arrays are the dataset's rows at the recorded indices
+        assert np.array_equal(getattr(s, f'{k}_x'), x[s.index[k]]) and np.array_equal(getattr(s, f'{k}_y'), y[s.index[k]])
+    s3 = real_splits(x, y, spec, n_train, n_ref, seed=3)
     assert np.array_equal(s.train_x, s3.train_x)
-    s4 = real_splits(x, y, 10, n_train, n_ref, seed=4)
+    s4 = real_splits(x, y, spec, n_train, n_ref, seed=4)
     assert not np.array_equal(s.train_x, s4.train_x)
+    assert np.array_equal(s.index['judge'], s4.index['judge'])   # the judge does not depend on the run's seed
+
+
+def fake_labels(spec):
+    """Labels shaped like the real dataset's (class-balanced, official train then test), without its files."""
+    n = {'fashion_mnist': 70000, 'mnist': 70000, 'cifar10': 60000, 'celeba': 40000, 'digits': 1797}[spec.name]
+    return np.random.default_rng(0).permutation(np.arange(n) % spec.n_classes)
+
+
+@pytest.mark.parametrize('name', sorted(dataset_specs()))
+@pytest.mark.parametrize('seed', [0, 1, 2])
+def test_four_splits_pairwise_disjoint_for_every_dataset(name, seed):
+    spec = dataset_specs()[name]
+    y = load_dataset('digits')[1] if name == 'digits' else fake_labels(spec)
+    x = np.zeros((len(y), 1, 1, 1), np.uint8)   # only the indices matter here
+    n_train, n_ref = (500, 500) if name == 'digits' else (1000, 1000)
+    s = real_splits(x, y, spec, n_train, n_ref, seed=seed)
+    parts = {k: set(v.tolist()) for k, v in s.index.items()}
+    for a in parts:
+        for b in parts:
+            assert a == b or not (parts[a] & parts[b]), (a, b)
+    pools = fixed_pools(y, spec)
+    assert parts['ref'] <= set(pools['ref'].tolist()) and parts['judge'] == set(pools['judge'].tolist())
+    assert parts['train'] | parts['fresh'] == set(pools['train'].tolist())
+    if spec.n_official_train:   # the reference comes from the official test split, the judge from the train split
+        assert min(parts['ref']) >= spec.n_official_train and max(parts['judge']) < spec.n_official_train
 
 
 def test_impossible_sizes():
-    x, y, _ = load_dataset('digits')
+    x, y, spec = load_dataset('digits')
     with pytest.raises(ValueError, match='too large'):
-        real_splits(x, y, 10, 1700, 100)
+        real_splits(x, y, spec, 1700, 100)
+    with pytest.raises(ValueError, match='n_train=850 is too large for digits.*judge'):
+        real_splits(x, y, spec, 850, 100)   # 897 images outside the judge and ref pools, but class 8 has too few
+    with pytest.raises(ValueError, match='n_ref=510 is too large'):
+        real_splits(x, y, spec, 100, 510)   # the ref pool holds 50 per class
     with pytest.raises(ValueError, match='at least the number of classes'):
-        real_splits(x, y, 10, 5, 100)
+        real_splits(x, y, spec, 5, 100)
 
 
 def _idx(path, arr):

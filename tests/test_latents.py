@@ -38,6 +38,14 @@ def data():
 def _n_hooks(unet): return len(unet.mid_block._forward_hooks)
 
 
+def assert_close_f32(a, b):
+    """Latents computed by different float32 conv kernels (other batch sizes, other CPUs: the reduction order of each
+    conv sum changes) differ by rounding: ~1e-6 relative per layer, and near-zero entries carry the absolute error of
+    the largest terms, so the bound is 1e-4 relative plus 1e-5 of max|a| (measured: <= 7e-7 max|a|, AVX-512 and SSE4.1).
+    A misaligned noise draw, label or timestep moves latents by O(max|a|)."""
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * float(np.abs(a).max()))
+
+
 def test_bottleneck_captures_and_removes_hook(unet):
     with torch.inference_mode(), bottleneck(unet) as feats:
         unet(torch.randn(2, 1, 8, 8), torch.tensor([5, 5]), class_labels=torch.tensor([1, 2]))
@@ -76,10 +84,9 @@ def test_shape_per_pooling(unet, sched, data, pooling, dim):
 
 def test_poolings_agree_with_flatten(unet, sched, data):
     F = extract_latents(unet, sched, *data, t=100, pooling='flatten', progress=False).reshape(40, 32, 16)
-    np.testing.assert_allclose(extract_latents(unet, sched, *data, t=100, pooling='mean', progress=False),
-                               F.mean(2), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(extract_latents(unet, sched, *data, t=100, pooling='max', progress=False),
-                               F.max(2), rtol=1e-6)
+    # same forward passes; torch and numpy sum the 16 values in different orders (<= 16 u max|F| ~ 1e-6 max|F|)
+    assert_close_f32(extract_latents(unet, sched, *data, t=100, pooling='mean', progress=False), F.mean(2))
+    assert_close_f32(extract_latents(unet, sched, *data, t=100, pooling='max', progress=False), F.max(2))
 
 
 def test_deterministic_for_seed(unet, sched, data):
@@ -93,14 +100,13 @@ def test_deterministic_for_seed(unet, sched, data):
 def test_batch_size_invariance(unet, sched, data):
     a = extract_latents(unet, sched, *data, t=[50, 500], seed=1, batch_size=40, progress=False)
     b = extract_latents(unet, sched, *data, t=[50, 500], seed=1, batch_size=3, progress=False)
-    for t in (50, 500): np.testing.assert_allclose(a[t], b[t], rtol=1e-5, atol=1e-6)
+    for t in (50, 500): assert_close_f32(a[t], b[t])       # batches of 40 vs 3: different conv kernels
 
 
 def test_list_of_t_gives_dict_matching_single_calls(unet, sched, data):
     d = extract_latents(unet, sched, *data, t=[0, 999, 0], seed=2, progress=False)
     assert list(d) == [0, 999]
-    np.testing.assert_allclose(d[999], extract_latents(unet, sched, *data, t=999, seed=2, progress=False),
-                               rtol=1e-5, atol=1e-6)
+    assert_close_f32(d[999], extract_latents(unet, sched, *data, t=999, seed=2, progress=False))
     assert not np.allclose(d[0], d[999], atol=1e-3)
 
 

@@ -1,0 +1,55 @@
+"""The referee is not a player: the judge trains on the judge split only, and no selection or memorisation path
+can reach it."""
+import shutil
+from dataclasses import fields
+
+import numpy as np
+import pytest
+
+import scollapse.classifier
+import scollapse.loop
+from scollapse.data import load_dataset, fixed_pools
+from scollapse.filters import FilterContext, check_filter_options
+from scollapse.loop import (LoopConfig, run_loop, prepare, training_set, memorization_metrics, load_samples,
+                            classifier_path, judge_epochs)
+
+TINY = dict(dataset='digits', preset='smoke', n_train=40, n_ref=40, n_eval=20, generations=2, progress=False,
+            model_overrides={'epochs_gen0': 1, 'epochs_per_generation': 1, 'sampling_steps': 2})
+
+
+def test_filter_context_has_no_handle_to_the_judge():
+    names = {f.name for f in fields(FilterContext)}
+    assert 'encoder' in names and not names & {'classifier', 'judge'}
+    with pytest.raises(ValueError, match="judge's classifier features are not a selection space"):
+        check_filter_options('greedy', {'features': 'classifier'})
+
+
+def test_judge_trains_on_the_judge_split_only(cache_dir, tmp_path):
+    run_loop(LoopConfig(**TINY, out_dir=str(tmp_path / 'run'), cache_dir=str(cache_dir)))
+    judge = scollapse.classifier.load_classifier(classifier_path(LoopConfig(cache_dir=str(cache_dir))))
+    x, y, spec = load_dataset('digits')
+    judge_idx = fixed_pools(y, spec)['judge']
+    # the cached judge's fingerprint is that of the judge split's images and labels, for every run and seed
+    assert judge.info['fingerprint'] == scollapse.classifier.images_fingerprint(x[judge_idx], y[judge_idx])
+    assert judge_epochs(len(judge_idx)) == 50
+
+
+@pytest.mark.parametrize('filt,options', [('greedy', {'features': 'encoder'}), ('threshold_decay', {}),
+                                          ('lsf_entropy', {'features': 'encoder'})])
+def test_selection_and_memorisation_never_load_the_judge(cache_dir, tmp_path, monkeypatch, filt, options):
+    cfg = LoopConfig(**TINY, filter=filt, filter_options=options, out_dir=str(tmp_path / 'run'), cache_dir=str(cache_dir))
+    run_loop(cfg)
+    cfg, data, out, _ = prepare(cfg)   # the judge is loaded here, for the metrics
+    shutil.rmtree(out / 'filter_cache')   # nothing cached: every selection recomputes its features
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError('a selection or memorisation path used the judge')
+    for name in ('load_classifier', 'classifier_features', 'get_classifier'):
+        monkeypatch.setattr(scollapse.classifier, name, forbidden)
+        monkeypatch.setattr(scollapse.loop, name, forbidden, raising=False)
+    for g in (1, 2):
+        train, _ = training_set(cfg, data, out, g)
+        xs, _ = load_samples(out, g)
+        m = memorization_metrics(xs, train.images, data.encoder)
+        assert set(m) >= {'entropy_train_pixel', 'gs_pixel', 'entropy_train_encoder', 'gs_encoder', 'memorization_encoder'}
+        assert np.isfinite([m['gs_pixel'], m['gs_encoder']]).all()
