@@ -34,10 +34,10 @@ METHODS = {
     'ACU-greedy': dict(paradigm='accumulate_subsample', filter='greedy'),
     'ACU-TDF': dict(paradigm='accumulate_subsample', filter='threshold_decay'),
     'ACU-LSF+entropy': dict(paradigm='accumulate_subsample', filter='lsf_entropy'),
-    # the entropy selectors in the second selection space (the default is pixels; both are apart from the judge)
-    'ACU-greedy-enc': dict(paradigm='accumulate_subsample', filter='greedy', filter_options={'features': 'encoder'}),
-    'ACU-TDF-enc': dict(paradigm='accumulate_subsample', filter='threshold_decay', filter_options={'features': 'encoder'}),
-    'ACU-LSF+entropy-enc': dict(paradigm='accumulate_subsample', filter='lsf_entropy', filter_options={'features': 'encoder'}),
+    # the entropy selectors in the second selection space (the default is the encoder's; both are apart from the judge)
+    'ACU-greedy-pix': dict(paradigm='accumulate_subsample', filter='greedy', filter_options={'features': 'pixel'}),
+    'ACU-TDF-pix': dict(paradigm='accumulate_subsample', filter='threshold_decay', filter_options={'features': 'pixel'}),
+    'ACU-LSF+entropy-pix': dict(paradigm='accumulate_subsample', filter='lsf_entropy', filter_options={'features': 'pixel'}),
 }
 
 _PER_CELL = {'paradigm', 'filter', 'seed', 'dataset', 'preset', 'out_dir', 'cache_dir'}
@@ -281,8 +281,8 @@ def claims_scoreboard(df: pd.DataFrame, ole: dict | None = None) -> pd.DataFrame
          _per_seed(df, 'SYN', lambda r: float(np.corrcoef(r.entropy_train, np.log(r.gs))[0, 1]))),
         ('greedy beats random under accumulate: FID(ACUR) − FID(ACU-greedy) > 0', 'entropy', +1, 0.0, _gap(df, 'ACUR', 'ACU-greedy', 'fid')),
         ('TDF beats random under accumulate: FID(ACUR) − FID(ACU-TDF) > 0', 'entropy', +1, 0.0, _gap(df, 'ACUR', 'ACU-TDF', 'fid')),
-        ('greedy (encoder space) beats random: FID(ACUR) − FID(ACU-greedy-enc) > 0', 'entropy', +1, 0.0, _gap(df, 'ACUR', 'ACU-greedy-enc', 'fid')),
-        ('TDF (encoder space) beats random: FID(ACUR) − FID(ACU-TDF-enc) > 0', 'entropy', +1, 0.0, _gap(df, 'ACUR', 'ACU-TDF-enc', 'fid')),
+        ('greedy (pixel space) beats random: FID(ACUR) − FID(ACU-greedy-pix) > 0', 'entropy', +1, 0.0, _gap(df, 'ACUR', 'ACU-greedy-pix', 'fid')),
+        ('TDF (pixel space) beats random: FID(ACUR) − FID(ACU-TDF-pix) > 0', 'entropy', +1, 0.0, _gap(df, 'ACUR', 'ACU-TDF-pix', 'fid')),
         ('ours: LSF+entropy beats ACUR on FID', 'ours', +1, 0.0, _gap(df, 'ACUR', 'ACU-LSF+entropy', 'fid')),
         ('ours: LSF+entropy has higher recall than LSF', 'ours', +1, 0.0, _gap(df, 'ACU-LSF+entropy', 'ACU-LSF', 'recall')),
         ('ours: LSF+entropy has lower FID than LSF', 'ours', +1, 0.0, _gap(df, 'ACU-LSF', 'ACU-LSF+entropy', 'fid')),

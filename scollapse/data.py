@@ -12,10 +12,11 @@ import numpy as np
 from .cache import atomic_write
 
 # %% auto #0
-__all__ = ['FASHION_DEB_DIR', 'POOL_SEED', 'DatasetNotFoundError', 'DatasetSpec', 'default_data_root', 'load_digits_arrays',
-           'load_fashion_mnist_arrays', 'load_mnist_arrays', 'load_cifar10_arrays', 'celeba_class',
-           'load_celeba_arrays', 'dataset_specs', 'get_spec', 'load_dataset', 'RealSplits', 'balanced_counts',
-           'take_per_class', 'fixed_pools', 'check_split_sizes', 'real_splits', 'image_grid', 'class_rows']
+__all__ = ['FASHION_DEB_DIR', 'POOL_SEED', 'MIN_JUDGE_PER_CLASS', 'DatasetNotFoundError', 'DatasetSpec', 'default_data_root',
+           'load_digits_arrays', 'load_fashion_mnist_arrays', 'load_mnist_arrays', 'load_cifar10_arrays',
+           'celeba_class', 'load_celeba_arrays', 'dataset_specs', 'get_spec', 'load_dataset', 'RealSplits',
+           'balanced_counts', 'take_per_class', 'fixed_pools', 'check_split_sizes', 'real_splits', 'image_grid',
+           'class_rows']
 
 # %% ../nbs/00_data.ipynb #9700a527
 class DatasetNotFoundError(FileNotFoundError):
@@ -167,6 +168,7 @@ def load_dataset(name: str, root=None) -> tuple[np.ndarray, np.ndarray, DatasetS
 
 # %% ../nbs/00_data.ipynb #556dfa78
 POOL_SEED = 20261201   # the fixed partition of every dataset into judge / ref / train pools (never a run's seed)
+MIN_JUDGE_PER_CLASS = 20   # a judge trained on fewer images per class grades too noisily to be a referee
 
 @dataclass
 class RealSplits:
@@ -205,6 +207,10 @@ def check_split_sizes(labels: np.ndarray, spec: DatasetSpec, n_train: int, n_ref
     """Raise a ValueError if balanced train + reference sets of these sizes cannot be drawn from the pools."""
     C = spec.n_classes
     if n_train < C: raise ValueError(f"n_train={n_train} must be at least the number of classes ({C})")
+    judge = np.bincount(labels[fixed_pools(labels, spec)['judge']], minlength=C)
+    if judge.min() < max(spec.judge_per_class, MIN_JUDGE_PER_CLASS):
+        raise ValueError(f"the judge split of {spec.name} is too small for its {C} classes: class {int(judge.argmin())} "
+                         f"has {int(judge.min())} images, the judge needs {max(spec.judge_per_class, MIN_JUDGE_PER_CLASS)}")
     if n_ref < 2: raise ValueError(f"n_ref={n_ref} must be at least 2")
     pools = fixed_pools(labels, spec)
     for name, n, pool in (('n_train', n_train, 'train'), ('n_ref', n_ref, 'ref')):

@@ -14,7 +14,8 @@ from .checks import check_keys, unknown_name
 __all__ = ['LSF_DEFAULTS', 'COMBINED_DEFAULTS', 'ENTROPY_DEFAULTS', 'FEATURE_SPACES', 'Pool', 'FilterContext', 'check_selection',
            'random_filter', 'lsf_options', 'lsf_probe', 'lsf_features', 'lsf_confidence', 'lsf_filter',
            'entropy_options', 'selection_features', 'greedy_filter', 'tdf_filter', 'combined_options',
-           'lsf_entropy_filter', 'filter_registry', 'check_filter_options', 'available_filters', 'get_filter', 'select']
+           'lsf_entropy_filter', 'filter_registry', 'check_filter_options', 'resolved_filter_options',
+           'available_filters', 'get_filter', 'select']
 
 # %% ../nbs/07_filters.ipynb #37208de8
 @dataclass
@@ -158,7 +159,7 @@ def lsf_filter(pool: Pool, n: int, ctx: FilterContext) -> np.ndarray:
     return idx
 
 # %% ../nbs/07_filters.ipynb #0f41ebc5
-ENTROPY_DEFAULTS = dict(features='pixel', tau=None, tau_factor=1.5, decay=0.95, decay_every_pass=False,
+ENTROPY_DEFAULTS = dict(features='encoder', tau=None, tau_factor=1.5, decay=0.95, decay_every_pass=False,
                         dinov2_weights=None)
 FEATURE_SPACES = ('pixel', 'encoder', 'dinov2')   # never the judge's: the referee is not a player
 
@@ -176,7 +177,7 @@ def entropy_options(options: dict) -> dict:
                          f"with internet (nothing is downloaded here); got {o['dinov2_weights']!r}")
     return o
 
-def selection_features(images: np.ndarray, ctx: FilterContext, space: str = 'pixel') -> np.ndarray:
+def selection_features(images: np.ndarray, ctx: FilterContext, space: str = 'encoder') -> np.ndarray:
     """Features of uint8 images in which entropy filters measure distances."""
     from scollapse.entropy import pixel_features, dinov2_features, load_dinov2
     from scollapse.encoder import encoder_features
@@ -238,6 +239,14 @@ def check_filter_options(name: str, options: dict) -> None:
     if name in ('lsf', 'lsf_entropy'): lsf_options(options)
     if name in ('greedy', 'threshold_decay', 'lsf_entropy'): entropy_options(options)
     if name == 'lsf_entropy': combined_options(options)
+
+def resolved_filter_options(name: str, options: dict) -> dict:
+    """The options filter `name` runs with: the given ones plus every default it uses (JSON-able)."""
+    o = {}
+    if name in ('lsf', 'lsf_entropy'): o.update(lsf_options(options))
+    if name in ('greedy', 'threshold_decay', 'lsf_entropy'): o.update(entropy_options(options))
+    if name == 'lsf_entropy': o.update(combined_options(options))
+    return json.loads(json.dumps(o, default=str))
 
 def available_filters() -> list[str]:
     """Names accepted for LoopConfig.filter ('none' = no selection, 'auto' = the paradigm's default)."""

@@ -16,7 +16,8 @@ from .data import get_spec, load_dataset, real_splits, fixed_pools, check_split_
 from .ddpm import (ModelConfig, model_preset, make_unet, make_scheduler, train_ddpm, sample_ddpm,
                             balanced_labels, save_checkpoint, load_checkpoint, check_model_config, n_params,
                             Runtime, MIXED_PRECISION)
-from .filters import Pool, FilterContext, select, available_filters, filter_registry, check_filter_options
+from .filters import (Pool, FilterContext, select, available_filters, filter_registry, check_filter_options,
+                               resolved_filter_options)
 from .classifier import get_classifier, load_classifier, class_accuracy
 from .encoder import get_encoder, load_encoder, encoder_features
 from .metrics import compute_metrics, fid_floor, FEATURE_EXTRACTORS, INCEPTION_NAME, _inception_missing
@@ -25,16 +26,16 @@ from .cache import atomic_write, atomic_write_text, atomic_savez, lock_for
 from .baselines import fit_class_centres, self_correct, fit_sims_aux
 
 # %% auto #0
-__all__ = ['PARADIGMS', 'SIZE_PRESETS', 'SPLITS_VERSION', 'ROW_METRICS', 'SELECTION_SPACES', 'LoopConfig', 'check_field_types',
-           'check_device', 'check_feature_extractor', 'default_filter', 'check_names', 'check_paradigm_filter',
-           'check_ranges', 'run_name', 'check_sizes', 'check_writable', 'resolve_config', 'stage_seed', 'n_fresh',
-           'n_candidates', 'n_draw', 'ConfigMismatchError', 'atomic_csv', 'config_record', 'check_or_write_config',
-           'gen_dir', 'is_done', 'load_samples', 'gen0_path', 'classifier_path', 'encoder_path', 'cache_lock',
-           'train_gen0', 'ensure_gen0', 'RunData', 'real_pool', 'synthetic_pool', 'fresh_real', 'filter_context',
-           'training_set', 'composition', 'fmt_seconds', 'live_bars', 'Progress', 'memorization_metrics',
-           'run_generation', 'record_generation', 'read_rows', 'metrics_frame', 'read_table', 'write_tables',
-           'make_runtime', 'say', 'judge_epochs', 'shared_artefacts', 'prepare', 'run_loop', 'parse_overrides',
-           'fields_help', 'loop_config', 'cli_parser', 'main']
+__all__ = ['PARADIGMS', 'SIZE_PRESETS', 'MIN_ENCODER_IMAGES', 'SPLITS_VERSION', 'ROW_METRICS', 'SELECTION_SPACES', 'LoopConfig',
+           'check_field_types', 'check_device', 'check_feature_extractor', 'default_filter', 'check_names',
+           'check_paradigm_filter', 'check_ranges', 'run_name', 'uses_encoder', 'check_sizes', 'check_writable',
+           'resolve_config', 'stage_seed', 'n_fresh', 'n_candidates', 'n_draw', 'ConfigMismatchError', 'atomic_csv',
+           'config_record', 'check_or_write_config', 'gen_dir', 'is_done', 'load_samples', 'gen0_path',
+           'classifier_path', 'encoder_path', 'cache_lock', 'train_gen0', 'ensure_gen0', 'RunData', 'real_pool',
+           'synthetic_pool', 'fresh_real', 'filter_context', 'training_set', 'composition', 'fmt_seconds', 'live_bars',
+           'Progress', 'memorization_metrics', 'run_generation', 'record_generation', 'read_rows', 'metrics_frame',
+           'read_table', 'write_tables', 'make_runtime', 'say', 'judge_epochs', 'shared_artefacts', 'prepare',
+           'run_loop', 'parse_overrides', 'fields_help', 'loop_config', 'cli_parser', 'main']
 
 # %% ../nbs/09_loop.ipynb #323fe1c5
 PARADIGMS = ('replace', 'replace_fresh', 'accumulate', 'accumulate_subsample')
@@ -166,6 +167,12 @@ def run_name(cfg: LoopConfig) -> str:
     n = f'-n{cfg.n_train}' if cfg.n_train != base['n_train'] else ''
     return f"{cfg.dataset}-{cfg.paradigm}-{method}-{cfg.preset}{n}-s{cfg.seed}" + (f'-{_key(rest)}' if rest else '')
 
+MIN_ENCODER_IMAGES = 200   # fewer train-pool images than this cannot train a useful selection encoder
+
+def uses_encoder(cfg: LoopConfig) -> bool:
+    """Whether the run's filter selects in the encoder's space."""
+    return resolved_filter_options(cfg.filter, cfg.filter_options).get('features') == 'encoder'
+
 def check_sizes(cfg: LoopConfig, labels: np.ndarray) -> None:
     """Check N, the reference set and the fresh-data needs against the dataset's class counts."""
     spec = get_spec(cfg.dataset)
@@ -173,6 +180,10 @@ def check_sizes(cfg: LoopConfig, labels: np.ndarray) -> None:
     check_split_sizes(labels, spec, cfg.n_train, cfg.n_ref)
     if cfg.paradigm == 'replace_fresh' and n_fresh(cfg) == 0:
         raise ValueError(f"fresh_fraction={cfg.fresh_fraction} of n_train={cfg.n_train} rounds to 0 fresh images")
+    n_pool = len(fixed_pools(labels, spec)['train'])
+    if uses_encoder(cfg) and n_pool < MIN_ENCODER_IMAGES:
+        raise ValueError(f"features='encoder' needs a selection encoder trained on >= {MIN_ENCODER_IMAGES} images outside "
+                         f"the judge and reference pools, but {cfg.dataset} has {n_pool}; use filter_options={{'features': 'pixel'}}")
     if cfg.self_correction_k and cfg.n_train // n_classes < cfg.self_correction_k:  # the split is class-balanced
         raise ValueError(f"self_correction_k={cfg.self_correction_k} centres per class need >= {cfg.self_correction_k} "
                          f"real images per class, but n_train={cfg.n_train} gives {cfg.n_train // n_classes} per class")
@@ -238,8 +249,10 @@ def atomic_csv(path: Path, df: pd.DataFrame) -> None:
     with atomic_write(path) as tmp: df.to_csv(tmp, index=False)
 
 def config_record(cfg: LoopConfig) -> dict:
-    """The JSON-able record of a run's configuration (loop + model)."""
-    return {'loop': asdict(cfg), 'model': asdict(cfg.model_config())}
+    """The JSON-able record of a run's configuration: loop, model, and the filter's options with their defaults
+    filled in (so a changed default is a different configuration, never a silent resume)."""
+    return {'loop': asdict(cfg), 'model': asdict(cfg.model_config()),
+            'filter': resolved_filter_options(cfg.filter, cfg.filter_options)}
 
 def check_or_write_config(out: Path, cfg: LoopConfig) -> None:
     """Write config.json for a new run, or refuse a different configuration in an existing one."""
@@ -247,8 +260,9 @@ def check_or_write_config(out: Path, cfg: LoopConfig) -> None:
     if p.exists():
         old = json.loads(p.read_text())
         defaults = {'loop': asdict(LoopConfig()), 'model': {}}   # a field added since the run started: its default
-        diff = {f'{s}.{k}': (old[s].get(k), v) for s in ('loop', 'model') for k, v in new[s].items()
-                if not (s == 'loop' and k in _RESUME_FREE) and old[s].get(k, defaults[s].get(k, v)) != v}
+        sections = [s for s in ('loop', 'model', 'filter') if s in old]   # runs older than the 'filter' record skip it
+        diff = {f'{s}.{k}': (old[s].get(k), v) for s in sections for k, v in new[s].items()
+                if not (s == 'loop' and k in _RESUME_FREE) and old[s].get(k, defaults.get(s, {}).get(k, v)) != v}
         if diff:
             lines = '; '.join(f"{k}: {a!r} in the folder, {b!r} now" for k, (a, b) in diff.items())
             raise ConfigMismatchError(f"out_dir={str(out)!r} holds a run with a different configuration ({lines}). "

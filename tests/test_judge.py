@@ -53,3 +53,23 @@ def test_selection_and_memorisation_never_load_the_judge(cache_dir, tmp_path, mo
         m = memorization_metrics(xs, train.images, data.encoder)
         assert set(m) >= {'entropy_train_pixel', 'gs_pixel', 'entropy_train_encoder', 'gs_encoder', 'memorization_encoder'}
         assert np.isfinite([m['gs_pixel'], m['gs_encoder']]).all()
+
+
+def test_encoder_without_enough_train_pool_images_is_refused_before_compute(tmp_path, monkeypatch):
+    monkeypatch.setattr(scollapse.loop, 'MIN_ENCODER_IMAGES', 10_000)   # digits' train pool has 897 images
+    with pytest.raises(ValueError, match="features='encoder' needs a selection encoder trained on >= 10000"):
+        run_loop(LoopConfig(**TINY, filter='greedy', out_dir=str(tmp_path / 'run'), cache_dir=str(tmp_path / 'cache')))
+    assert not (tmp_path / 'cache').exists()
+    run_loop_cfg = LoopConfig(**TINY, filter='greedy', filter_options={'features': 'pixel'},
+                              out_dir=str(tmp_path / 'run'), cache_dir=str(tmp_path / 'cache'))
+    scollapse.loop.check_sizes(scollapse.loop.resolve_config(run_loop_cfg), load_dataset('digits')[1])   # pixels: fine
+
+
+def test_a_judge_split_too_small_for_the_classes_is_refused():
+    from dataclasses import replace
+    from scollapse.data import real_splits
+    x, y, spec = load_dataset('digits')
+    with pytest.raises(ValueError, match='judge split of digits is too small for its 10 classes'):
+        real_splits(x, y, replace(spec, judge_per_class=5), 100, 100)
+    with pytest.raises(ValueError, match='class 8 has 124 images, the judge needs 200'):
+        real_splits(x, y, replace(spec, judge_per_class=200), 100, 100)

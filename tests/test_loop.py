@@ -192,3 +192,17 @@ def test_generation0_samples_are_shared_and_identical_to_fresh_ones(tmp_path, ca
     run_loop(tiny(tmp_path, cache_dir, paradigm='accumulate', filter='none', out_dir=str(tmp_path / 'c'), generations=1),
              stop_after=0)
     assert np.array_equal(load_samples(tmp_path / 'a', 0)[0], load_samples(tmp_path / 'c', 0)[0])
+
+
+def test_a_changed_filter_default_is_a_different_configuration(tmp_path, monkeypatch):
+    from scollapse.loop import check_or_write_config
+    import scollapse.filters
+    cfg = resolve_config(tiny(tmp_path, tmp_path / 'cache', filter='greedy'))
+    out = tmp_path / 'run'
+    out.mkdir()
+    check_or_write_config(out, cfg)
+    assert json.loads((out / 'config.json').read_text())['filter']['features'] == 'encoder'   # defaults are recorded
+    check_or_write_config(out, cfg)                                                            # same: resumes
+    monkeypatch.setitem(scollapse.filters.ENTROPY_DEFAULTS, 'features', 'pixel')
+    with pytest.raises(ConfigMismatchError, match="filter.features: 'encoder' in the folder, 'pixel' now"):
+        check_or_write_config(out, cfg)
