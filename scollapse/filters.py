@@ -235,6 +235,7 @@ def check_filter_options(name: str, options: dict) -> None:
     """Validate LoopConfig.filter_options for filter `name` before any compute (unknown keys, bad values)."""
     allowed = {'lsf': LSF_DEFAULTS, 'greedy': ENTROPY_DEFAULTS, 'threshold_decay': ENTROPY_DEFAULTS,
                'lsf_entropy': {**LSF_DEFAULTS, **ENTROPY_DEFAULTS, **COMBINED_DEFAULTS}}.get(name, {})
+    if options and not allowed: raise ValueError(f"filter={name!r} takes no filter_options; got {sorted(options)}")
     check_keys(options, allowed, f'filter_options key for filter={name!r}')
     if name in ('lsf', 'lsf_entropy'): lsf_options(options)
     if name in ('greedy', 'threshold_decay', 'lsf_entropy'): entropy_options(options)

@@ -55,7 +55,7 @@ def test_sims_guides_sampling_and_records_its_cost(tmp_path, cache_dir):
     (dict(self_correction_k=5), 'per class'),          # 40 real images over 10 classes: 4 per class < 5
     (dict(paradigm='accumulate_subsample', filter='lsf_entropy', filter_options={'keep_factor': 0.5}), 'keep_factor'),
     (dict(paradigm='accumulate_subsample', filter='greedy', filter_options={'features': 'dinov2'}), 'dinov2_weights'),
-    (dict(paradigm='accumulate_subsample', filter='random', filter_options={'t': 50}), 'do not apply'),
+    (dict(paradigm='accumulate_subsample', filter='random', filter_options={'t': 50}), "filter='random' takes no filter_options"),
 ])
 def test_bad_baseline_options_fail_before_anything_is_written(tmp_path, cache_dir, kw, msg):
     with pytest.raises(ValueError, match=msg):
