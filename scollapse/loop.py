@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_loop.ipynb #6c48cac9
 from __future__ import annotations
-import os, sys, json, time, shutil, hashlib, functools
+import os, re, sys, json, time, shutil, hashlib, functools
 from dataclasses import dataclass, field, fields, asdict, replace
 from pathlib import Path
 import numpy as np
@@ -17,7 +17,7 @@ from .ddpm import (ModelConfig, model_preset, make_unet, make_scheduler, train_d
                             balanced_labels, save_checkpoint, load_checkpoint, check_model_config, n_params,
                             Runtime, MIXED_PRECISION)
 from .filters import (Pool, FilterContext, select, available_filters, filter_registry, check_filter_options,
-                               resolved_filter_options)
+                               resolved_filter_options, get_filter, BUILTIN_FILTERS)
 from .classifier import get_classifier, load_classifier, class_accuracy
 from .encoder import get_encoder, load_encoder, encoder_features
 from .metrics import compute_metrics, fid_floor, FEATURE_EXTRACTORS, INCEPTION_NAME, _inception_missing
@@ -129,9 +129,10 @@ def check_names(cfg: LoopConfig) -> None:
     """Refuse unknown dataset, preset, paradigm, filter and option names, naming the nearest valid one."""
     get_spec(cfg.dataset)
     for name, value, choices in (('preset', cfg.preset, SIZE_PRESETS), ('paradigm', cfg.paradigm, PARADIGMS),
-                                 ('filter', cfg.filter, available_filters()), ('keep_checkpoints', cfg.keep_checkpoints, ('all', 'last')),
+                                 ('keep_checkpoints', cfg.keep_checkpoints, ('all', 'last')),
                                  ('mixed_precision', cfg.mixed_precision, MIXED_PRECISION)):
         if value not in choices: raise ValueError(unknown_name(name, value, choices))
+    if cfg.filter not in ('auto', 'none'): get_filter(cfg.filter)   # a built-in, a plug-in, or a path that imports
 
 def check_paradigm_filter(cfg: LoopConfig) -> None:
     """Refuse a filter that the paradigm cannot use (after 'auto' is resolved)."""
@@ -163,7 +164,7 @@ def run_name(cfg: LoopConfig) -> str:
     base = {**asdict(LoopConfig()), **SIZE_PRESETS[cfg.preset]}
     named = {'dataset', 'paradigm', 'filter', 'preset', 'seed', 'n_train', 'sims_weight', 'self_correction_k'}
     rest = {k: v for k, v in asdict(cfg).items() if k not in named | set(_RESUME_FREE) and v != base[k]}
-    method = cfg.filter + (f'-sims{cfg.sims_weight:g}' if cfg.sims_weight else '') + (f'-sc{cfg.self_correction_k}' if cfg.self_correction_k else '')
+    method = re.sub(r'[^\w+-]+', '-', cfg.filter) + (f'-sims{cfg.sims_weight:g}' if cfg.sims_weight else '') + (f'-sc{cfg.self_correction_k}' if cfg.self_correction_k else '')
     n = f'-n{cfg.n_train}' if cfg.n_train != base['n_train'] else ''
     return f"{cfg.dataset}-{cfg.paradigm}-{method}-{cfg.preset}{n}-s{cfg.seed}" + (f'-{_key(rest)}' if rest else '')
 
@@ -376,7 +377,8 @@ def filter_context(cfg: LoopConfig, data: RunData, out: Path, g: int) -> FilterC
     return FilterContext(generation=g, n_classes=data.n_classes, seed=stage_seed(cfg.seed, g, 'select'),
                          real_images=data.splits.train_x, real_labels=data.splits.train_y, gen0=gen0,
                          encoder=functools.cache(lambda: load_encoder(data.encoder)), cache_dir=cache,
-                         options=dict(cfg.filter_options), device=data.device)
+                         options=dict(cfg.filter_options) if cfg.filter in BUILTIN_FILTERS
+                         else resolved_filter_options(cfg.filter, cfg.filter_options), device=data.device)
 
 def training_set(cfg: LoopConfig, data: RunData, out: Path, g: int) -> tuple[Pool, dict]:
     """Generation g's training set under the configured paradigm and filter, plus facts about how it was built."""
