@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
-from .cache import build_once, atomic_write
+from .cache import build_once
 from .classifier import check_images, to_input, _batched, _device_of
 from .ddpm import torch_threads
 

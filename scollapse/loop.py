@@ -4,21 +4,20 @@
 
 # %% ../nbs/09_loop.ipynb #6c48cac9
 from __future__ import annotations
-import os, re, sys, json, time, shutil, hashlib, functools
+import os, re, sys, json, time, hashlib, functools
 from dataclasses import dataclass, field, fields, asdict, replace
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from .data import get_spec, load_dataset, real_splits, fixed_pools, check_split_sizes, image_grid, class_rows
 from .ddpm import (ModelConfig, model_preset, make_unet, make_scheduler, train_ddpm, sample_ddpm,
                             balanced_labels, save_checkpoint, load_checkpoint, check_model_config, n_params,
                             Runtime, MIXED_PRECISION)
-from .filters import (Pool, FilterContext, select, available_filters, filter_registry, check_filter_options,
+from .filters import (Pool, FilterContext, select, filter_registry, check_filter_options,
                                resolved_filter_options, get_filter, BUILTIN_FILTERS)
-from .classifier import get_classifier, load_classifier, class_accuracy
+from .classifier import get_classifier, class_accuracy
 from .encoder import get_encoder, load_encoder, encoder_features
 from .metrics import compute_metrics, fid_floor, FEATURE_EXTRACTORS, INCEPTION_NAME, _inception_missing
 from .checks import unknown_name, check_keys
@@ -109,7 +108,9 @@ def check_device(device: str) -> None:
         raise ValueError(f"device={device!r} is unknown; choose 'cpu', 'cuda' or 'cuda:<k>'")
     if device.startswith('cuda') and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} but CUDA is not available on this machine; use device='cpu'")
-    if device.startswith('cuda:') and int(device.split(':')[1]) >= torch.cuda.device_count():
+    if device.startswith('cuda:') and not device[5:].isdigit():
+        raise ValueError(f"device={device!r}: the CUDA device index must be a number, e.g. 'cuda:0'")
+    if device.startswith('cuda:') and int(device[5:]) >= torch.cuda.device_count():
         raise ValueError(f"device={device!r} but this machine has {torch.cuda.device_count()} CUDA device(s)")
 
 def check_feature_extractor(name: str, weights: str | None) -> None:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from scollapse.compare import (run_matrix, collect, paper_table, cost_ledger, ledger_totals, claims_scoreboard,
-                               cell_config, plot_last_grids, METHODS)
+                               cell_config, plot_last_grids, METHODS, export_results, real_share, before_after)
 from scollapse.loop import resolve_config, gen_dir
 
 TINY = dict(n_train=40, n_ref=40, n_eval=20, generations=2,
@@ -69,3 +69,20 @@ def test_bad_matrix_input_fails_before_compute(tmp_path):
     with pytest.raises(ValueError, match='n_eval'):
         run_matrix(['SYN'], [0], preset='smoke', root=tmp_path, overrides={**TINY, 'n_eval': 1}, progress=False)
     assert not any(tmp_path.iterdir())
+
+
+def test_results_export_real_share_and_before_after(matrix, tmp_path):
+    root, _ = matrix
+    written = export_results(METH, [0, 1], tmp_path / 'results', preset='smoke', root=root, overrides=TINY)
+    assert len(written) == 6
+    for d in written:   # the small artefacts only: no checkpoints, no samples
+        assert {p.name for p in d.iterdir()} == {'config.json', 'metrics.csv', 'composition.csv', 'floor.json',
+                                                 'grid.png', 'method.txt'}
+    df = collect(METH, [0, 1], preset='smoke', root=root, overrides=TINY)
+    share = real_share(df)
+    assert (share[0] == 1).all() and share.loc['ACU', 1] == 0.5 and share.loc['ACU', 2] == pytest.approx(1 / 3, abs=1e-3)
+    board = claims_scoreboard(df)
+    before = board[['claim', 'verdict', 'effect', 'per_seed']].copy()
+    before.loc[0, 'verdict'] = 'held' if board.verdict[0] != 'held' else 'did not hold'
+    ba = before_after(board, before.drop(index=1))
+    assert ba.change[0] == 'flipped' and ba.change[1] == 'new' and (ba.change[2:] == '').all()
