@@ -1,6 +1,9 @@
 # Two commands do all set-up on a fresh machine:
 #   make run    installs the environment if needed, then runs the main job (nbs/run_loop.ipynb -p filter lsf: ACU-LSF on digits)
 #   make test   installs the environment if needed, then runs the whole test suite (what .ci/run calls)
+# Fashion-MNIST is the third:
+#   make data   Debian/Ubuntu: apt-get install -y dataset-fashion-mnist; elsewhere it says which torchvision raw files to
+#               put where (nothing happens if the files are already there)
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
@@ -8,7 +11,7 @@ ARGS   ?=
 OUT    ?= runs/run_loop.ipynb
 MAIN   ?= -p filter lsf
 
-.PHONY: install run compare lab outputs test export-check nbdev-test pytest slow bench clean-nbs
+.PHONY: install run data compare lab outputs test export-check nbdev-test pytest slow bench clean-nbs
 
 $(VENV)/.installed: settings.ini setup.py
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -21,6 +24,30 @@ install: $(VENV)/.installed
 run: install
 	mkdir -p $(dir $(OUT))
 	$(BIN)/papermill nbs/run_loop.ipynb $(OUT) $(MAIN) $(ARGS) --log-output --no-progress-bar
+
+# Fashion-MNIST where scollapse.data looks for it: the Debian package's files, or torchvision's raw files under the data
+# root ($SCOLLAPSE_DATA, else ~/.cache/scollapse/data; `make data DATA_ROOT=...` for another)
+FASHION_DEB   ?= /usr/share/datasets/fashion-mnist
+DATA_ROOT     ?= $(or $(SCOLLAPSE_DATA),$(HOME)/.cache/scollapse/data)
+FASHION_RAW   := $(DATA_ROOT)/FashionMNIST/raw
+FASHION_FILES := train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte
+
+data:
+	@have() { for f in $(FASHION_FILES); do test -f "$$1/$$f$$2" || return 1; done; }; \
+	how() { echo "Put torchvision's raw Fashion-MNIST files $(FASHION_FILES) (or the same names with .gz)"; \
+	  echo "in $(FASHION_RAW)/ (torchvision.datasets.FashionMNIST('$(DATA_ROOT)', download=True) on a machine with"; \
+	  echo "internet creates them), or install the Debian/Ubuntu package: apt-get install dataset-fashion-mnist"; }; \
+	if have "$(FASHION_DEB)" .gz; then echo "Fashion-MNIST is already installed: $(FASHION_DEB)/ (dataset-fashion-mnist)"; \
+	elif have "$(FASHION_RAW)" "" || have "$(FASHION_RAW)" .gz; then echo "Fashion-MNIST is already there: $(FASHION_RAW)/"; \
+	elif ! command -v apt-get >/dev/null 2>&1; then echo "apt-get is not available here."; how; exit 1; \
+	else \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; \
+	  else echo "not root and no sudo: cannot run apt-get install dataset-fashion-mnist."; how; exit 1; fi; \
+	  echo "running: $${SUDO:+sudo }apt-get install -y dataset-fashion-mnist"; \
+	  $$SUDO apt-get install -y dataset-fashion-mnist || { $$SUDO apt-get update && $$SUDO apt-get install -y dataset-fashion-mnist; }; \
+	  if have "$(FASHION_DEB)" .gz; then echo "Fashion-MNIST installed: $(FASHION_DEB)/"; \
+	  else echo "apt-get did not install the Fashion-MNIST files in $(FASHION_DEB)/."; how; exit 1; fi; \
+	fi
 
 # the method x seed matrix (digits, 11 methods x 3 seeds by default; finished cells are never recomputed)
 compare: install

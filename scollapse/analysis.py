@@ -12,16 +12,17 @@ import matplotlib.pyplot as plt
 import seaborn as sns
 from scipy.stats import pearsonr
 
-from .ddpm import load_checkpoint, make_scheduler
+from .ddpm import load_checkpoint, make_scheduler, n_classes_of
 from .data import load_dataset, real_splits
-from .latents import extract_latents
+from .latents import extract_latents, embedding_labels
 from .ole import ole_score, ssc_omp_labels
 from .loop import gen_dir, is_done, load_samples
 
 # %% auto #0
 __all__ = ['OLE_GRID', 'run_config', 'gen0_encoder', 'real_train', 'done_generations', 'ole_table', 'plot_ole', 'ole_trend',
            'ssc_vs_oracle', 'confidence_table', 'plot_confidence', 'selected_composition', 'entropy_gs_table',
-           'entropy_gs_correlation', 'plot_entropy_gs', 'nearest_neighbour_pictures', 'training_images']
+           'entropy_gs_correlation', 'plot_entropy_gs', 'nearest_neighbour_pictures', 'training_images',
+           'selection_picks']
 
 # %% ../nbs/12_analysis.ipynb #b2b2144c
 OLE_GRID = (50, 100, 200, 300, 400, 500, 600, 700, 800, 900)
@@ -50,16 +51,20 @@ def done_generations(out_dir) -> list[int]:
     """Completed generations of a run."""
     return [g for g in range(1000) if is_done(Path(out_dir), g)]
 
-def ole_table(out_dir, t_grid=OLE_GRID, pooling: str = 'flatten', condition: str = 'null', n_max: int = 500,
-              seed: int = 0, progress: bool = False) -> pd.DataFrame:
+def ole_table(out_dir, t_grid=OLE_GRID, pooling: str = 'flatten',
+              condition: str = 'label',   # embed with the own label, the null class ('null') or class 0 ('zero')
+              n_max: int = 500, seed: int = 0, progress: bool = False,
+              centre: bool = False,       # subtract the set's mean latent before OLE (a variant, not the paper's)
+              ) -> pd.DataFrame:
     """OLE (unit rows, divided by n) of real data (generation -1) and every generation's samples, for each t."""
     unet, sched = gen0_encoder(out_dir)
     sets = {-1: real_train(out_dir)} | {g: load_samples(Path(out_dir), g) for g in done_generations(out_dir)}
     rows = []
     for g, (x, y) in sets.items():
         x, y = x[:n_max], y[:n_max]
-        cond = np.zeros_like(y) if condition == 'null' else y
-        Z = extract_latents(unet, sched, x, cond, list(t_grid), pooling=pooling, seed=seed, progress=progress)
+        Z = extract_latents(unet, sched, x, embedding_labels(unet, y, condition), list(t_grid), pooling=pooling,
+                            seed=seed, progress=progress)
+        Z = {t: z - z.mean(0) if centre else z for t, z in Z.items()}
         rows += [dict(generation=g, t=t, ole=ole_score(Z[t], y, divide_by_n=True)) for t in t_grid]
     return pd.DataFrame(rows)
 
@@ -85,17 +90,17 @@ def ole_trend(df: pd.DataFrame, t: int) -> dict:
 
 # %% ../nbs/12_analysis.ipynb #f9360993
 def ssc_vs_oracle(out_dir, generations=None, t: int = 300, n_max: int = 300, pooling: str = 'flatten',
-                  condition: str = 'null', n_nonzero: int = 5, seed: int = 0) -> pd.DataFrame:
+                  condition: str = 'label', n_nonzero: int = 5, seed: int = 0) -> pd.DataFrame:
     """OLE with oracle labels vs SSC-OMP cluster labels, and their ARI, per generation (-1 = real)."""
     from sklearn.metrics import adjusted_rand_score
     unet, sched = gen0_encoder(out_dir)
-    n_classes = unet.config.num_class_embeds
+    n_classes = n_classes_of(unet)
     gens = [-1] + (done_generations(out_dir) if generations is None else list(generations))
     rows = []
     for g in gens:
         x, y = real_train(out_dir) if g < 0 else load_samples(Path(out_dir), g)
         x, y = x[:n_max], y[:n_max]
-        Z = extract_latents(unet, sched, x, np.zeros_like(y) if condition == 'null' else y, t, pooling=pooling,
+        Z = extract_latents(unet, sched, x, embedding_labels(unet, y, condition), t, pooling=pooling,
                             seed=seed, progress=False)
         s = ssc_omp_labels(Z, n_classes, n_nonzero=n_nonzero, seed=seed)
         rows.append(dict(generation=g, ole_oracle=ole_score(Z, y, divide_by_n=True),
@@ -195,3 +200,28 @@ def training_images(out_dir, generation: int) -> np.ndarray:
     s = real_splits(x, y, spec, cfg.n_train, cfg.n_ref, seed=cfg.seed)
     data = RunData(s, spec.n_classes, gen_dir(Path(out_dir), 0) / 'model.pt', classifier_path(cfg), float('nan'))
     return training_set(cfg, data, Path(out_dir), generation)[0].images
+
+# %% ../nbs/12_analysis.ipynb #e55c5af0
+def selection_picks(out_dir, generation: int, filters=('random', 'greedy', 'threshold_decay'), n: int | None = None,
+                    seed: int = 0) -> tuple[dict, pd.DataFrame]:
+    """{filter: indices} chosen by each filter from model `generation`'s samples of a run, and a table of each pick's
+    KL entropy and generalisation score (vs the real training set) in the pixel and encoder spaces."""
+    from scollapse.filters import Pool, FilterContext, select, resolved_filter_options
+    from scollapse.loop import LoopConfig, encoder_path
+    from scollapse.encoder import load_encoder, encoder_features
+    from scollapse.entropy import kl_entropy, generalization_score, pixel_features
+    loop = run_config(out_dir)['loop']
+    x, y = load_samples(Path(out_dir), generation)
+    rx, ry = real_train(out_dir)
+    enc = load_encoder(encoder_path(LoopConfig(**loop)))
+    space = {'pixel': pixel_features, 'encoder': lambda im: encoder_features(enc, im)}
+    picks, rows = {}, []
+    for name in filters:
+        lc = LoopConfig(**{**loop, 'filter': name, 'filter_options': {}})
+        ctx = FilterContext(generation=generation + 1, seed=seed, real_images=rx, real_labels=ry, encoder=lambda: enc,
+                            options=resolved_filter_options(name, lc.filter_settings()) | lc.filter_settings())
+        picks[name] = select(name, Pool(x, y, np.full(len(y), generation)), n or loop['n_train'], ctx)
+        rows.append({'filter': name, **{f'{k}_{s}': v for s, f in space.items() for k, v in
+                                        (('entropy', kl_entropy(f(x[picks[name]]), k=1, on_duplicates='drop')),
+                                         ('gs', generalization_score(f(x[picks[name]]), f(rx))))}})
+    return picks, pd.DataFrame(rows)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from sklearn.cluster import KMeans
 
-from .ddpm import ModelConfig, train_ddpm, sample_ddpm, make_scheduler, balanced_labels
+from .ddpm import ModelConfig, train_ddpm, sample_ddpm, make_scheduler, balanced_labels, n_classes_of, fit_kwargs
 
 # %% auto #0
 __all__ = ['check_centre_sizes', 'fit_class_centres', 'self_correct', 'fit_sims_aux']
@@ -51,11 +51,10 @@ def fit_sims_aux(unet, cfg: ModelConfig,
                  runtime=None):  # a scollapse.ddpm.Runtime (processes, precision, compile)
     """A copy of `unet` fine-tuned on n of its own class-balanced samples (the SIMS auxiliary)."""
     if n < 1 or epochs < 1: raise ValueError(f"SIMS needs n >= 1 self-samples and epochs >= 1; got n={n}, epochs={epochs}")
-    labels = balanced_labels(n, unet.config.num_class_embeds)
+    labels = balanced_labels(n, n_classes_of(unet))
     xs = sample_ddpm(unet, cfg, labels, seed=seed, device=device, progress=progress, desc='SIMS self-samples',
                      runtime=runtime)
     aux = copy.deepcopy(unet)
-    train_ddpm(aux, make_scheduler(cfg), xs, labels, epochs=epochs, lr=lr, batch_size=cfg.batch_size,
-               weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_steps, grad_clip=cfg.grad_clip, seed=seed + 1,
+    train_ddpm(aux, make_scheduler(cfg), xs, labels, **{**fit_kwargs(cfg, False), 'epochs': epochs, 'lr': lr}, seed=seed + 1,
                device=device, progress=progress, desc='SIMS auxiliary', runtime=runtime)
     return aux.eval()

@@ -17,9 +17,11 @@ from .checks import unknown_name, check_keys
 from .data import get_spec
 
 # %% auto #0
-__all__ = ['METHODS', 'LOWER_IS_BETTER', 'OLE_T_GRID', 'RESULT_FILES', 'cell_config', 'cell_finished', 'run_matrix', 'collect',
-           'summary', 'paper_table', 'plot_curves', 'images_stored', 'cost_ledger', 'ledger_totals', 'plot_ledger',
-           'plot_last_grids', 'ole_cached', 'claims_scoreboard', 'real_share', 'before_after', 'export_results']
+__all__ = ['METHODS', 'PROTOCOL_METHODS', 'PROTOCOL_PAPERS', 'LOWER_IS_BETTER', 'OLE_T_GRID', 'GEN0_VARIANTS', 'RESULT_FILES',
+           'cell_config', 'cell_finished', 'run_matrix', 'collect', 'summary', 'paper_table', 'plot_curves',
+           'images_stored', 'cost_ledger', 'ledger_totals', 'plot_ledger', 'plot_last_grids', 'ole_cached',
+           'claims_scoreboard', 'real_share', 'before_after', 'gen0_study', 'export_results', 'collect_results',
+           'plot_headline', 'save_figure', 'plot_result_grids']
 
 # %% ../nbs/13_compare.ipynb #97dba8c6
 METHODS = {
@@ -38,7 +40,24 @@ METHODS = {
     'ACU-greedy-pix': dict(paradigm='accumulate_subsample', filter='greedy', filter_options={'features': 'pixel'}),
     'ACU-TDF-pix': dict(paradigm='accumulate_subsample', filter='threshold_decay', filter_options={'features': 'pixel'}),
     'ACU-LSF+entropy-pix': dict(paradigm='accumulate_subsample', filter='lsf_entropy', filter_options={'features': 'pixel'}),
+    # the entropy paper's replace + selection: model g-1 draws 2N (candidates_factor), the selector keeps N
+    'SYN-greedy': dict(paradigm='replace', filter='greedy'),
+    'SYN-TDF': dict(paradigm='replace', filter='threshold_decay'),
+    # the selection-bias literature's selectors (scollapse.literature, installed plug-ins; Qiao et al.)
+    'ACU-kmeans': dict(paradigm='accumulate_subsample', filter='kmeans_centres'),
+    'ACU-centre-match': dict(paradigm='accumulate_subsample', filter='centre_matching'),
+    'ACU-moments': dict(paradigm='accumulate_subsample', filter='moment_matching'),
+    'ACU-kNN-density': dict(paradigm='accumulate_subsample', filter='knn_density'),
 }
+
+PROTOCOL_METHODS = {  # each protocol's methods (compare.ipynb's default list); 'common' is the cross-paper matrix
+    'common': ['SYN', 'SYN-ADD', 'ACU', 'ACUR', 'ACUR-SIMS', 'ACUR-SC', 'ACU-LSF', 'SYN-LSF', 'ACU-greedy', 'ACU-TDF',
+               'ACU-LSF+entropy', 'ACU-greedy-pix', 'ACU-TDF-pix', 'ACU-LSF+entropy-pix'],
+    'lsf': ['SYN', 'SYN-ADD', 'ACU', 'ACUR', 'ACU-LSF', 'SYN-LSF', 'ACUR-SIMS', 'ACUR-SC'],
+    'entropy': ['SYN', 'SYN-greedy', 'SYN-TDF', 'ACUR', 'ACU-greedy', 'ACU-TDF'],
+}
+
+PROTOCOL_PAPERS = {'common': None, 'lsf': ('both', 'LSF'), 'entropy': ('both', 'entropy')}   # claims each tests
 
 _PER_CELL = {'paradigm', 'filter', 'seed', 'dataset', 'preset', 'out_dir', 'cache_dir'}
 
@@ -115,7 +134,8 @@ def paper_table(df: pd.DataFrame, metrics=('fid', 'precision', 'recall'), genera
     digits = {'fid': 1, **(digits or {})}
     for m in metrics:
         mean, std = s['mean'][m].unstack('generation'), s['std'][m].unstack('generation')
-        best = mean.idxmin() if m in LOWER_IS_BETTER else mean.idxmax()
+        pick = (lambda c: c.idxmin()) if m in LOWER_IS_BETTER else (lambda c: c.idxmax())
+        best = mean.apply(lambda c: pick(c) if c.notna().any() else None)   # an all-NaN column (no labels) has none
         d = digits.get(m, 3)
         for g in gens:
             out[(m, f'g{g}')] = [(f'{mean.loc[i, g]:.{d}f} ± {std.loc[i, g]:.{d}f}' if np.isfinite(std.loc[i, g])
@@ -214,16 +234,16 @@ def plot_last_grids(methods, seed: int = 0, dataset: str = 'digits', preset: str
     return fig
 
 # %% ../nbs/13_compare.ipynb #1ecb4353
-OLE_T_GRID = (10, 25, 50, 100, 200, 300, 500, 700, 900)
+OLE_T_GRID = (1, 5, 10, 25, 50, 100, 200, 300, 500, 700, 900)   # reaches small t: an edge minimum means a short grid
 
-def ole_cached(out_dir, t_grid=OLE_T_GRID, n_max: int = 300) -> pd.DataFrame:
-    """The OLE table (generation × t) of a run, computed once and cached as ole.csv."""
+def ole_cached(out_dir, t_grid=OLE_T_GRID, n_max: int = 300, condition: str = 'label') -> pd.DataFrame:
+    """The OLE table (generation × t) of a run, computed once and cached as ole_<condition>.csv."""
     from scollapse.analysis import ole_table
-    p = Path(out_dir) / 'ole.csv'
+    p = Path(out_dir) / f'ole_{condition}.csv'
     if p.exists():
         df = pd.read_csv(p)
         if set(t_grid) <= set(df.t) and set(df.generation) >= set(g for g in range(1000) if is_done(Path(out_dir), g)): return df
-    df = ole_table(out_dir, t_grid=t_grid, n_max=n_max)
+    df = ole_table(out_dir, t_grid=t_grid, n_max=n_max, condition=condition)
     atomic_csv(p, df)
     return df
 
@@ -249,8 +269,9 @@ def _conf_slope(r: pd.DataFrame) -> float:
     ks = sorted(int(c.split('_')[-1]) for c in r.columns if c.startswith('lsf_conf_gen_') and np.isfinite(last[c]))
     return _slope(ks, [last[f'lsf_conf_gen_{k}'] for k in ks])
 
-def claims_scoreboard(df: pd.DataFrame, ole: dict | None = None) -> pd.DataFrame:
-    """One row per claim: per-seed effects, mean ± std, and held / mixed / did not hold / not run."""
+def claims_scoreboard(df: pd.DataFrame, ole: dict | None = None, papers=None) -> pd.DataFrame:
+    """One row per claim (of `papers`, default all): per-seed effects, mean ± std, and held / mixed / did not hold /
+    not run."""
     ole = ole or {}
     def ole_slope(m):
         return {s: _slope(*zip(*[(g, v) for g, v in t[(t.t == t_star(t))].set_index('generation').ole.items() if g >= 0]))
@@ -279,6 +300,10 @@ def claims_scoreboard(df: pd.DataFrame, ole: dict | None = None) -> pd.DataFrame
         ('GS falls under SYN (slope of log GS < 0)', 'entropy', -1, 0.0, _per_seed(df, 'SYN', lambda r: _slope(r.generation, np.log(r.gs)))),
         ('entropy correlates with log GS under SYN (Pearson r > 0)', 'entropy', +1, 0.0,
          _per_seed(df, 'SYN', lambda r: float(np.corrcoef(r.entropy_train, np.log(r.gs))[0, 1]))),
+        ('LSF beats SYN under replace: FID(SYN) − FID(SYN-LSF) > 0', 'LSF', +1, 0.0, _gap(df, 'SYN', 'SYN-LSF', 'fid')),
+        ('greedy beats vanilla under replace (N of 2N): FID(SYN) − FID(SYN-greedy) > 0', 'entropy', +1, 0.0, _gap(df, 'SYN', 'SYN-greedy', 'fid')),
+        ('TDF beats vanilla under replace (N of 2N): FID(SYN) − FID(SYN-TDF) > 0', 'entropy', +1, 0.0, _gap(df, 'SYN', 'SYN-TDF', 'fid')),
+        ('greedy keeps more entropy than vanilla: H(SYN-greedy) − H(SYN) > 0', 'entropy', +1, 0.0, _gap(df, 'SYN-greedy', 'SYN', 'entropy_train')),
         ('greedy beats random under accumulate: FID(ACUR) − FID(ACU-greedy) > 0', 'entropy', +1, 0.0, _gap(df, 'ACUR', 'ACU-greedy', 'fid')),
         ('TDF beats random under accumulate: FID(ACUR) − FID(ACU-TDF) > 0', 'entropy', +1, 0.0, _gap(df, 'ACUR', 'ACU-TDF', 'fid')),
         ('greedy (pixel space) beats random: FID(ACUR) − FID(ACU-greedy-pix) > 0', 'entropy', +1, 0.0, _gap(df, 'ACUR', 'ACU-greedy-pix', 'fid')),
@@ -288,6 +313,7 @@ def claims_scoreboard(df: pd.DataFrame, ole: dict | None = None) -> pd.DataFrame
         ('ours: LSF+entropy has lower FID than LSF', 'ours', +1, 0.0, _gap(df, 'ACU-LSF', 'ACU-LSF+entropy', 'fid')),
     ]
     rows = []
+    claims = [c for c in claims if papers is None or c[1] in papers]
     for claim, paper, sign, thr, per in claims:
         v = np.array([x for x in per.values() if np.isfinite(x)], float)
         if not len(v): verdict = 'not run'
@@ -311,6 +337,26 @@ def before_after(board: pd.DataFrame, before: pd.DataFrame) -> pd.DataFrame:
     out['change'] = np.where(out['verdict before'].isna(), 'new', np.where(out['verdict before'] == out.verdict, '', 'flipped'))
     return out.reset_index()
 
+# %% ../nbs/13_compare.ipynb #0427671e
+GEN0_VARIANTS = {  # model_overrides compared for generation 0 (the LSF protocol's defaults are chosen from this)
+    'plain': {}, 'EMA': {'ema_decay': 0.999}, 'dropout': {'label_dropout': 0.1},
+    'EMA+dropout': {'ema_decay': 0.999, 'label_dropout': 0.1},
+}
+
+def gen0_study(variants: dict, seeds, dataset: str = 'digits', preset: str = 'cpu', root='runs/compare',
+               progress: bool = False) -> pd.DataFrame:
+    """Generation-0 quality under the judge per model variant (model_overrides) and seed; each generation-0
+    model trains once into root/_cache, so a second call only reads."""
+    rows = []
+    for name, over in variants.items():
+        for s in seeds:
+            cfg = LoopConfig(dataset=dataset, preset=preset, seed=s, model_overrides=over, progress=progress,
+                             cache_dir=str(Path(root) / '_cache'), out_dir=str(Path(root) / 'gen0' / f'{dataset}-{name}-s{s}'))
+            row = run_loop(cfg, stop_after=0).iloc[0]
+            rows.append(dict(variant=name, seed=s, **row[['fid', 'precision', 'recall', 'density', 'coverage',
+                                                           'class_accuracy', 't_train', 't_sample']].to_dict()))
+    return pd.DataFrame(rows)
+
 # %% ../nbs/13_compare.ipynb #38a30c41
 RESULT_FILES = ('config.json', 'metrics.csv', 'composition.csv', 'floor.json')
 
@@ -331,3 +377,88 @@ def export_results(methods, seeds, dest, dataset: str = 'digits', preset: str = 
             (to / 'method.txt').write_text(f'{m}\n')
             written.append(to)
     return written
+
+# %% ../nbs/13_compare.ipynb #a1c0f3e3
+from .cache import atomic_write
+from matplotlib.ticker import MaxNLocator
+
+def _result_cells(folder, methods=None, seeds=None) -> list[tuple[str, int, dict, Path]]:
+    """(method, seed, loop config, folder) of each exported cell (a folder with method.txt) under a results folder."""
+    folder = Path(folder)
+    if not folder.is_dir(): raise FileNotFoundError(f"results folder {folder} does not exist")
+    cells, seen = [], {}
+    for d in sorted(p.parent for p in folder.glob('*/method.txt')):
+        m, loop = (d / 'method.txt').read_text().strip(), json.loads((d / 'config.json').read_text())['loop']
+        s = int(loop['seed'])
+        if (methods is not None and m not in methods) or (seeds is not None and s not in seeds): continue
+        if (m, s) in seen: raise ValueError(f"two results folders hold {m} seed {s}: {seen[(m, s)]} and {d}")
+        seen[(m, s)] = d
+        cells.append((m, s, loop, d))
+    return cells
+
+def _method_order(found, methods=None) -> list[str]:
+    """The order of `methods` when given, else that of METHODS, then unknown names alphabetically; only those found."""
+    order = list(methods) if methods is not None else list(METHODS) + sorted(set(found) - set(METHODS))
+    return [m for m in dict.fromkeys(order) if m in set(found)]
+
+def collect_results(folder, methods=None, seeds=None) -> pd.DataFrame:
+    """`collect`'s long table (method, seed, complete + every metrics.csv column) from a results folder written by
+    `export_results`: method from method.txt, seed from config.json, complete = every generation 0..G recorded."""
+    parts = []
+    for m, s, loop, d in _result_cells(folder, methods, seeds):
+        met = pd.read_csv(d / 'metrics.csv')
+        met = met[met.generation <= loop['generations']]
+        done = set(range(int(loop['generations']) + 1)) <= set(met.generation.astype(int))
+        parts.append(pd.concat([pd.DataFrame({'method': m, 'seed': s, 'complete': done}, index=met.index), met], axis=1))
+    if not parts: return pd.DataFrame()
+    df = pd.concat(parts, ignore_index=True)
+    df['method'] = pd.Categorical(df.method, _method_order(set(df.method), methods), ordered=True)
+    seed_rank = {s: i for i, s in enumerate(seeds if seeds is not None else sorted(set(df.seed)))}
+    return (df.assign(_s=df.seed.map(seed_rank)).sort_values(['method', '_s', 'generation'], kind='stable')
+              .drop(columns='_s').reset_index(drop=True))
+
+def plot_headline(df: pd.DataFrame, metrics=('fid', 'recall'), floor: float | None = None, title: str | None = None):
+    """The headline figure: one panel per metric, one line per method (mean over seeds per generation) with a
+    ±1 sd band; `floor` draws the real-data FID floor."""
+    cats = list(df.method.cat.categories) if isinstance(df.method.dtype, pd.CategoricalDtype) else list(dict.fromkeys(df.method))
+    pal = dict(zip(cats, sns.color_palette('tab20', len(cats))))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.4 * len(metrics), 3.6), squeeze=False)
+    g = df.groupby(['method', 'generation'], observed=True)
+    for ax, met in zip(axes[0], metrics):
+        mean, sd = g[met].mean(), g[met].std(ddof=1)
+        for m in cats:
+            if m not in mean.index.get_level_values('method'): continue
+            mu, s = mean.xs(m, level='method'), sd.xs(m, level='method').fillna(0)
+            ax.plot(mu.index, mu.values, marker='o', ms=3.5, lw=1.4, color=pal[m], label=m)
+            ax.fill_between(mu.index, mu - s, mu + s, color=pal[m], alpha=0.15, lw=0)
+        if met == 'fid' and floor is not None: ax.axhline(floor, ls='--', c='grey', lw=1, label='real-data floor')
+        ax.set_title(f"{met.upper() if met in ('fid', 'kid') else met}{' (judge features)' if met == 'fid' else ''}, "
+                     f"{'lower' if met in LOWER_IS_BETTER else 'higher'} is better", fontsize=9)
+        ax.set_xlabel('generation'); ax.xaxis.set_major_locator(MaxNLocator(integer=True)); ax.grid(alpha=0.3)
+    h, l = axes[0, 0].get_legend_handles_labels()
+    fig.legend(h, l, loc='center left', bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
+    fig.suptitle(title or f'mean ± 1 sd over {df.seed.nunique()} seeds', fontsize=10)
+    fig.tight_layout()
+    return fig
+
+def save_figure(fig, path, dpi: int = 120) -> Path:
+    """Write a figure as a PNG atomically (a reader never sees half a file); returns the path."""
+    path = Path(path)
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, format='png', dpi=dpi, bbox_inches='tight', metadata={'Software': None})
+    return path
+
+def _grids_figure(found, ncols: int = 4):
+    """Side-by-side images from [(method, generation, png path)]."""
+    nrows = max(1, int(np.ceil(len(found) / ncols)))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.8 * ncols, 2.9 * nrows), squeeze=False)
+    for ax in axes.flat: ax.axis('off')
+    for ax, (m, g, p) in zip(axes.flat, found): ax.imshow(plt.imread(p)); ax.set_title(f'{m}, gen {g}', fontsize=9)
+    fig.tight_layout()
+    return fig
+
+def plot_result_grids(folder, methods=None, seed: int = 0, ncols: int = 4):
+    """`plot_last_grids` from a results folder: each method's exported last-generation grid.png (one seed)."""
+    cells = {m: (loop, d) for m, _, loop, d in _result_cells(folder, methods, [seed])}
+    return _grids_figure([(m, cells[m][0]['generations'], cells[m][1] / 'grid.png')
+                          for m in _method_order(cells, methods)], ncols)

@@ -13,10 +13,10 @@ from .cache import atomic_write
 
 # %% auto #0
 __all__ = ['FASHION_DEB_DIR', 'POOL_SEED', 'MIN_JUDGE_PER_CLASS', 'DatasetNotFoundError', 'DatasetSpec', 'default_data_root',
-           'load_digits_arrays', 'load_fashion_mnist_arrays', 'load_mnist_arrays', 'load_cifar10_arrays',
-           'celeba_class', 'load_celeba_arrays', 'dataset_specs', 'get_spec', 'load_dataset', 'RealSplits',
-           'balanced_counts', 'take_per_class', 'fixed_pools', 'check_split_sizes', 'real_splits', 'image_grid',
-           'class_rows']
+           'load_digits_arrays', 'fashion_missing_message', 'load_fashion_mnist_arrays', 'load_mnist_arrays',
+           'load_cifar10_arrays', 'celeba_class', 'load_celeba_arrays', 'dataset_specs', 'get_spec', 'load_dataset',
+           'RealSplits', 'balanced_counts', 'take_per_class', 'fixed_pools', 'check_split_sizes', 'real_splits',
+           'image_grid', 'class_rows']
 
 # %% ../nbs/00_data.ipynb #9700a527
 class DatasetNotFoundError(FileNotFoundError):
@@ -62,19 +62,34 @@ def load_digits_arrays(root=None) -> tuple[np.ndarray, np.ndarray]:
     return x, d.target.astype(np.int64)
 
 # %% ../nbs/00_data.ipynb #980b9004
-def _stage_fashion_files(root: Path) -> None:
-    """Copy the Debian package's Fashion-MNIST files into `<root>/FashionMNIST/raw/` if they are missing there."""
+def fashion_missing_message(root) -> str:
+    """How to get Fashion-MNIST: `make data`, the Debian package, or torchvision's raw files in the exact folder."""
+    root = Path(root).expanduser().absolute()
     raw = root / 'FashionMNIST' / 'raw'
-    if all((raw / f[:-3]).exists() for f in _FASHION_FILES): return
-    if not all((FASHION_DEB_DIR / f).exists() for f in _FASHION_FILES):
-        raise DatasetNotFoundError(
-            f"Fashion-MNIST not found: expected the idx files {list(_FASHION_FILES)} in {raw} or in {FASHION_DEB_DIR}. "
-            "Install them with `sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or copy the four "
-            f"files into {raw}.")
-    raw.mkdir(parents=True, exist_ok=True)
-    for f in _FASHION_FILES:  # torchvision reads the decompressed idx files
-        with atomic_write(raw / f[:-3]) as tmp, gzip.open(FASHION_DEB_DIR / f, 'rb') as src, open(tmp, 'wb') as dst:
-            shutil.copyfileobj(src, dst)
+    names = ', '.join(f[:-3] for f in _FASHION_FILES)
+    return (f"Fashion-MNIST not found: neither the Debian package's files in {FASHION_DEB_DIR}/ nor torchvision's raw "
+            f"files in {raw}/. Get it with one of:\n"
+            "  - `make data` (Debian/Ubuntu: runs `apt-get install -y dataset-fashion-mnist`, with sudo when not root);\n"
+            f"  - `sudo apt-get install dataset-fashion-mnist` yourself (the files land in {FASHION_DEB_DIR}/);\n"
+            f"  - elsewhere, torchvision's raw files: put {names} (or the same names with .gz) in {raw}/ "
+            f"(`torchvision.datasets.FashionMNIST({str(root)!r}, download=True)` on a machine with internet creates them). "
+            "Choose the data root with data_root= or $SCOLLAPSE_DATA.")
+
+def _fashion_source(raw: Path, f: str) -> Path | None:
+    """Where the idx file `f` (its .gz name) is: decompressed in `raw`, as .gz in `raw`, or in the Debian package."""
+    return next((p for p in (raw / f[:-3], raw / f, FASHION_DEB_DIR / f) if p.exists()), None)
+
+def _stage_fashion_files(root: Path) -> None:
+    """Decompress the Fashion-MNIST idx files into `<root>/FashionMNIST/raw/` (from .gz files there or the Debian
+    package's) if they are missing there; a `DatasetNotFoundError` saying how to get them if they are nowhere."""
+    raw = Path(root) / 'FashionMNIST' / 'raw'
+    src = {f: _fashion_source(raw, f) for f in _FASHION_FILES}
+    if None in src.values(): raise DatasetNotFoundError(fashion_missing_message(root))
+    for f, s in src.items():  # torchvision reads the decompressed idx files
+        if s == raw / f[:-3]: continue
+        raw.mkdir(parents=True, exist_ok=True)
+        with atomic_write(raw / f[:-3]) as tmp, gzip.open(s, 'rb') as fin, open(tmp, 'wb') as dst:
+            shutil.copyfileobj(fin, dst)
 
 def _tv_split_pair(cls, root: Path, name: str, how: str, **kw):
     """Load train+test of a torchvision dataset class without downloading, with a helpful error if missing."""
@@ -127,8 +142,10 @@ def load_celeba_arrays(root=None, size: int = 64) -> tuple[np.ndarray, np.ndarra
 # %% ../nbs/00_data.ipynb #80699416
 _SPECS_HOW = {
     'digits': 'Ships with scikit-learn; nothing to get.',
-    'fashion_mnist': 'Install the Debian package: `sudo apt-get install dataset-fashion-mnist` (files land in '
-                     '/usr/share/datasets/fashion-mnist/), or put the four decompressed idx files in <root>/FashionMNIST/raw/.',
+    'fashion_mnist': 'Run `make data` (Debian/Ubuntu: `sudo apt-get install dataset-fashion-mnist`, files in '
+                     '/usr/share/datasets/fashion-mnist/), or put torchvision\'s four raw idx files (train-images-idx3-ubyte, '
+                     'train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, or their .gz) in '
+                     '<root>/FashionMNIST/raw/. Set the root with data_root= or $SCOLLAPSE_DATA.',
     'mnist': 'Put the four MNIST idx files in <root>/MNIST/raw/ (torchvision.datasets.MNIST(root, download=True) on '
              'a machine with internet creates them). Set the root with data_root= or $SCOLLAPSE_DATA.',
     'cifar10': 'Put the extracted cifar-10-batches-py/ folder in <root>/ (torchvision.datasets.CIFAR10(root, '

@@ -13,14 +13,16 @@ import torch
 import torch.nn.functional as F
 from diffusers import UNet2DModel, DDPMScheduler, DDIMScheduler
 from diffusers.optimization import get_cosine_schedule_with_warmup
+from diffusers.training_utils import EMAModel
 from tqdm.auto import tqdm
 from .cache import atomic_write
 
 # %% auto #0
 __all__ = ['SAMPLERS', 'PRESETS', 'PAPER_UNETS', 'MIXED_PRECISION', 'ModelConfig', 'model_preset', 'check_model_config',
-           'to_model', 'to_uint8', 'torch_threads', 'make_unet', 'make_scheduler', 'n_params', 'Runtime', 'rank_share',
-           'train_ddpm', 'balanced_labels', 'make_sampler', 'sample_ddpm', 'CheckpointError', 'atomic_save',
-           'save_checkpoint', 'load_checkpoint']
+           'to_model', 'to_uint8', 'torch_threads', 'make_unet', 'n_classes_of', 'null_class_of', 'class_input',
+           'make_scheduler', 'n_params', 'Runtime', 'rank_share', 'train_ddpm', 'fit_kwargs', 'balanced_labels',
+           'make_sampler', 'guided_eps', 'sample_ddpm', 'CheckpointError', 'atomic_save', 'save_checkpoint',
+           'load_checkpoint']
 
 # %% ../nbs/01_ddpm.ipynb #ae15fda7
 @dataclass(frozen=True)
@@ -41,6 +43,10 @@ class ModelConfig:
     weight_decay: float = 1e-6
     warmup_steps: int = 100
     grad_clip: float = 1.0
+    conditional: bool = True             # False: an unconditional UNet (the entropy paper's); labels are ignored
+    label_dropout: float = 0.0           # p of training an image with the null class; > 0 adds one embedding, the null token
+    guidance_scale: float = 1.0          # classifier-free guidance at sampling, eps_null + s (eps_y - eps_null); 1 = plain
+    ema_decay: float = 0.0               # EMA of the weights (diffusers EMAModel, 0 = off): sampled, saved, fine-tuned from
     epochs_gen0: int = 120               # epochs of the generation-0 model on real data
     epochs_per_generation: int = 5       # epochs per later generation (LSF fine-tunes 3)
     from_scratch: bool = False           # True: each generation trains a new UNet (entropy paper); False: fine-tune (LSF)
@@ -98,6 +104,13 @@ def check_model_config(cfg: ModelConfig) -> None:
         raise ValueError("block_out_channels, down_block_types and up_block_types must have the same length")
     if cfg.epochs_gen0 < 1 or cfg.epochs_per_generation < 1 or cfg.batch_size < 1:
         raise ValueError("epochs_gen0, epochs_per_generation and batch_size must be >= 1")
+    if not 0 <= cfg.label_dropout < 1: raise ValueError(f"label_dropout={cfg.label_dropout} must be in [0, 1)")
+    if not cfg.guidance_scale >= 0: raise ValueError(f"guidance_scale={cfg.guidance_scale} must be >= 0 (1 = no guidance)")
+    if not 0 <= cfg.ema_decay < 1: raise ValueError(f"ema_decay={cfg.ema_decay} must be in [0, 1) (0 = no EMA)")
+    if not cfg.conditional and cfg.label_dropout > 0:
+        raise ValueError("label_dropout > 0 needs conditional=True (an unconditional UNet has no class embedding)")
+    if cfg.guidance_scale != 1 and not (cfg.conditional and cfg.label_dropout > 0):
+        raise ValueError(f"guidance_scale={cfg.guidance_scale} needs a null class: conditional=True and label_dropout > 0")
 
 # %% ../nbs/01_ddpm.ipynb #f9f15632
 def to_model(x) -> torch.Tensor:
@@ -118,14 +131,31 @@ def torch_threads(n: int | None):
     finally: torch.set_num_threads(old)
 
 def make_unet(cfg: ModelConfig, n_classes: int, seed: int = 0) -> UNet2DModel:
-    """A class-conditional UNet2DModel initialised from `seed`."""
+    """A UNet2DModel initialised from `seed`: class-conditional (with a null class at index n_classes when
+    label_dropout > 0) or unconditional. Its config records `n_classes` and `null_class` (None: no null token)."""
     check_model_config(cfg)
+    null = n_classes if cfg.conditional and cfg.label_dropout > 0 else None
+    embeds = (n_classes + (null is not None)) if cfg.conditional else None
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return UNet2DModel(sample_size=cfg.sample_size, in_channels=cfg.channels, out_channels=cfg.channels,
+        unet = UNet2DModel(sample_size=cfg.sample_size, in_channels=cfg.channels, out_channels=cfg.channels,
                            block_out_channels=cfg.block_out_channels, down_block_types=cfg.down_block_types,
                            up_block_types=cfg.up_block_types, layers_per_block=cfg.layers_per_block,
-                           norm_num_groups=cfg.norm_num_groups, num_class_embeds=n_classes)
+                           norm_num_groups=cfg.norm_num_groups, num_class_embeds=embeds)
+    unet.register_to_config(n_classes=n_classes, null_class=null)
+    return unet
+
+def n_classes_of(unet: UNet2DModel) -> int:
+    """The number of real classes of a scollapse UNet (its null token, if any, not counted)."""
+    return unet.config.get('n_classes', unet.config.num_class_embeds)
+
+def null_class_of(unet: UNet2DModel) -> int | None:
+    """The index of the UNet's null class (None: trained without label dropout, or unconditional)."""
+    return unet.config.get('null_class')
+
+def class_input(unet: UNet2DModel, labels: torch.Tensor) -> torch.Tensor | None:
+    """What the UNet's forward takes as class_labels: the labels, or None for an unconditional UNet."""
+    return labels if unet.config.num_class_embeds is not None else None
 
 def make_scheduler(cfg: ModelConfig) -> DDPMScheduler:
     """The training noise schedule (linear β, ε-prediction)."""
@@ -185,10 +215,15 @@ def rank_share(n: int, rank: int, world: int) -> slice:
 def train_ddpm(unet: UNet2DModel, scheduler: DDPMScheduler, images: np.ndarray, labels: np.ndarray, *,
                epochs: int, lr: float, batch_size: int = 128, weight_decay: float = 1e-6, warmup_steps: int = 100,
                grad_clip: float = 1.0, seed: int = 0, device: str = 'cpu', progress: bool = True,
-               desc: str = 'train', runtime: Runtime | None = None) -> list[float]:
+               desc: str = 'train', runtime: Runtime | None = None,
+               label_dropout: float = 0.0,   # p of replacing a label by the UNet's null class (classifier-free guidance)
+               ema_decay: float = 0.0,       # > 0: keep an EMA of the weights and leave it in `unet` at the end
+               ) -> list[float]:
     """Train `unet` in place on uint8 images with the ε-prediction MSE loss; returns the per-step losses."""
     if len(images) != len(labels): raise ValueError(f"{len(images)} images but {len(labels)} labels")
     if len(images) == 0: raise ValueError("cannot train on an empty dataset")
+    null = null_class_of(unet)
+    if label_dropout > 0 and null is None: raise ValueError("label_dropout > 0 needs a UNet with a null class")
     rt = runtime or Runtime()
     g = torch.Generator().manual_seed(seed)
     x_all, y_all = to_model(images), torch.as_tensor(labels, dtype=torch.long)
@@ -200,6 +235,7 @@ def train_ddpm(unet: UNet2DModel, scheduler: DDPMScheduler, images: np.ndarray, 
     unet.to(device).train()
     model = rt.accelerator.prepare_model(unet) if rt.world > 1 else unet   # DDP: gradients averaged over processes
     fwd = torch.compile(model) if rt.compile else model
+    ema = EMAModel(unet.parameters(), decay=ema_decay) if ema_decay > 0 else None
     losses = []
     bar = tqdm(total=steps_per_epoch * epochs, desc=desc, disable=not (progress and rt.is_main), leave=False)
     for _ in range(epochs):
@@ -208,25 +244,37 @@ def train_ddpm(unet: UNet2DModel, scheduler: DDPMScheduler, images: np.ndarray, 
             idx = perm[i * batch_size:(i + 1) * batch_size]   # the global batch; all processes draw the same noise
             noise = torch.randn((len(idx),) + x_all.shape[1:], generator=g)
             t = torch.randint(0, T, (len(idx),), generator=g)
+            y_batch = y_all[idx]
+            if label_dropout > 0: y_batch = torch.where(torch.rand(len(idx), generator=g) < label_dropout, null, y_batch)
             part = rank_share(len(idx), rt.rank, rt.world)
             w = (part.stop - part.start) / len(idx) * rt.world  # DDP's mean over processes = the batch mean
             if part.stop == part.start: part = slice(0, 1)      # nothing left for this process: a zero-weight item
-            x0, y, nz, tt = x_all[idx[part]], y_all[idx[part]], noise[part], t[part]
+            x0, y, nz, tt = x_all[idx[part]], y_batch[part], noise[part], t[part]
             xt = scheduler.add_noise(x0, nz, tt)
             with rt.autocast(device):
-                pred = fwd(xt.to(device), tt.to(device), class_labels=y.to(device)).sample
+                pred = fwd(xt.to(device), tt.to(device), class_labels=class_input(unet, y.to(device))).sample
             loss = F.mse_loss(pred.float(), nz.to(device)) * w
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(unet.parameters(), grad_clip)
-            opt.step(); sched.step()
+            opt.step()
+            sched.step()
+            if ema is not None: ema.step(unet.parameters())
             step_loss = loss.detach()
             if rt.world > 1: step_loss = rt.accelerator.reduce(step_loss, 'sum') / rt.world
             losses.append(step_loss.item()); bar.update(1)
         bar.set_postfix(loss=f"{np.mean(losses[-steps_per_epoch:]):.4f}")
     bar.close()
+    if ema is not None: ema.copy_to(unet.parameters())   # the EMA weights are what is sampled, saved and fine-tuned
     unet.eval()
     return losses
+
+def fit_kwargs(cfg: ModelConfig, from_scratch: bool) -> dict:
+    """train_ddpm's keyword arguments for a model trained from scratch (generation 0) or fine-tuned."""
+    return dict(epochs=cfg.epochs_gen0 if from_scratch else cfg.epochs_per_generation,
+                lr=cfg.lr if from_scratch else cfg.finetune_lr, batch_size=cfg.batch_size,
+                weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_steps, grad_clip=cfg.grad_clip,
+                label_dropout=cfg.label_dropout, ema_decay=cfg.ema_decay)
 
 # %% ../nbs/01_ddpm.ipynb #923982b9
 def balanced_labels(n: int, n_classes: int) -> np.ndarray:
@@ -242,6 +290,15 @@ def make_sampler(cfg: ModelConfig):
     s.set_timesteps(cfg.sampling_steps)
     return s
 
+def guided_eps(net, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor, scale: float, null: int | None) -> torch.Tensor:
+    """ε of one sampling step: plain (scale 1, or no class input) or classifier-free guided,
+    ε_null + s (ε_y − ε_null), with both halves in one batched forward."""
+    cls = class_input(net, y)
+    if scale == 1 or cls is None: return net(x, t, class_labels=cls).sample.float()
+    both = net(torch.cat([x, x]), t, class_labels=torch.cat([y, torch.full_like(y, null)])).sample.float()
+    eps_y, eps_null = both.chunk(2)
+    return eps_null + scale * (eps_y - eps_null)
+
 @torch.inference_mode()
 def sample_ddpm(unet: UNet2DModel, cfg: ModelConfig, labels: np.ndarray, *, seed: int = 0, device: str = 'cpu',
                 progress: bool = True, desc: str = 'sample',
@@ -249,13 +306,16 @@ def sample_ddpm(unet: UNet2DModel, cfg: ModelConfig, labels: np.ndarray, *, seed
                 aux_weight: float = 0.0,         # SIMS w: eps = (1+w) eps_base - w eps_aux
                 runtime: Runtime | None = None,  # processes / precision / compile
                 ) -> np.ndarray:
-    """Class-conditional samples (uint8, (n,C,H,W)) for `labels`, with the sampler of `cfg` (optionally SIMS-guided)."""
+    """Samples (uint8, (n,C,H,W)) for `labels` (for an unconditional UNet only their count matters), with the
+    sampler of `cfg`, classifier-free guided by cfg.guidance_scale, optionally SIMS-guided."""
     labels = np.asarray(labels, dtype=np.int64)
     n_cls = unet.config.num_class_embeds
-    if len(labels) and (labels.min() < 0 or labels.max() >= n_cls):
+    if n_cls is not None and len(labels) and (labels.min() < 0 or labels.max() >= n_cls):
         raise ValueError(f"labels must be in [0, {n_cls}); got range [{labels.min()}, {labels.max()}]")
     if aux_weight < 0: raise ValueError(f"aux_weight (SIMS w)={aux_weight} must be >= 0")
     if aux_weight > 0 and aux is None: raise ValueError("aux_weight > 0 needs an auxiliary model `aux`")
+    if cfg.guidance_scale != 1 and null_class_of(unet) is None:
+        raise ValueError(f"guidance_scale={cfg.guidance_scale} needs a UNet with a null class (label_dropout > 0)")
     rt = runtime or Runtime()
     sampler = make_sampler(cfg)
     unet.to(device).eval()
@@ -271,9 +331,10 @@ def sample_ddpm(unet: UNet2DModel, cfg: ModelConfig, labels: np.ndarray, *, seed
         x = torch.randn((len(y), cfg.channels, cfg.sample_size, cfg.sample_size), generator=g).to(device)
         for t in sampler.timesteps:
             with rt.autocast(device):
-                eps = net(x, t.to(device), class_labels=y).sample.float()
+                eps = guided_eps(net, x, t.to(device), y, cfg.guidance_scale, null_class_of(unet))
                 if aux_weight > 0:
-                    eps = (1 + aux_weight) * eps - aux_weight * net_aux(x, t.to(device), class_labels=y).sample.float()
+                    eps = (1 + aux_weight) * eps - aux_weight * guided_eps(net_aux, x, t.to(device), y, cfg.guidance_scale,
+                                                                           null_class_of(unet))
             kw = dict(eta=cfg.eta) if cfg.sampler == 'ddim' else {}
             x = sampler.step(eps, t, x, generator=g, **kw).prev_sample
             bar.update(1)
@@ -292,7 +353,7 @@ def atomic_save(obj, path) -> None:
 
 def save_checkpoint(path, unet: UNet2DModel, cfg: ModelConfig, meta: dict | None = None) -> None:
     """Atomically save weights, model config and metadata."""
-    atomic_save({'format': 'scollapse-ddpm-1', 'config': asdict(cfg), 'n_classes': unet.config.num_class_embeds,
+    atomic_save({'format': 'scollapse-ddpm-1', 'config': asdict(cfg), 'n_classes': n_classes_of(unet),
                  'state_dict': unet.state_dict(), 'meta': meta or {}}, path)
 
 def load_checkpoint(path, device: str = 'cpu') -> tuple[UNet2DModel, ModelConfig, dict]:

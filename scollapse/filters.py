@@ -72,6 +72,7 @@ def random_filter(pool: Pool, n: int, ctx: FilterContext) -> np.ndarray:
 # %% ../nbs/07_filters.ipynb #813aba4c
 import json, hashlib
 from .cache import atomic_write, atomic_write_text
+from .latents import CONDITIONS, embedding_labels
 LSF_DEFAULTS = dict(t='auto', t_grid=(50, 100, 200, 300, 400, 500, 600, 700, 800, 900), pooling='flatten',
                     balance_per_class=False, condition='null', probe_epochs=20, latent_seed=0)
 COMBINED_DEFAULTS = dict(keep_factor=2.0, entropy_method='greedy')   # lsf_entropy's own knobs (see below)
@@ -81,12 +82,12 @@ def lsf_options(options: dict) -> dict:
     bad = set(options) - set(LSF_DEFAULTS) - set(ENTROPY_DEFAULTS) - set(COMBINED_DEFAULTS)
     if bad: raise ValueError(f"unknown LSF filter_options {sorted(bad)}; allowed: {sorted(LSF_DEFAULTS)}")
     o = {**LSF_DEFAULTS, **{k: v for k, v in options.items() if k in LSF_DEFAULTS}}
-    if o['condition'] not in ('null', 'label'): raise ValueError(f"condition={o['condition']!r}: choose 'null' or 'label'")
+    if o['condition'] not in CONDITIONS: raise ValueError(unknown_name('condition', o['condition'], CONDITIONS))
     return o
 
-def _cond(labels: np.ndarray, o: dict) -> np.ndarray:
-    """Class labels the UNet is conditioned on while embedding."""
-    return np.zeros_like(labels) if o['condition'] == 'null' else labels
+def _cond(labels: np.ndarray, o: dict, unet) -> np.ndarray:
+    """Class labels the UNet is conditioned on while embedding (scollapse.latents.embedding_labels)."""
+    return embedding_labels(unet, labels, o['condition'])
 
 def _digest(*arrays) -> str:
     """Short hash of arrays' bytes."""
@@ -105,10 +106,10 @@ def lsf_probe(ctx: FilterContext, o: dict):
     x, y = ctx.real_images, ctx.real_labels
     if o['t'] == 'auto':
         t_star, curve = choose_timestep(unet, sched, x, y, grid=tuple(o['t_grid']), pooling=o['pooling'],
-                                        seed=o['latent_seed'], cond_labels=_cond(y, o), device=ctx.device, progress=False)
+                                        seed=o['latent_seed'], cond_labels=_cond(y, o, unet), device=ctx.device, progress=False)
     else:
         t_star, curve = int(o['t']), {}
-    Z = extract_latents(unet, sched, x, _cond(y, o), t_star, pooling=o['pooling'], seed=o['latent_seed'],
+    Z = extract_latents(unet, sched, x, _cond(y, o, unet), t_star, pooling=o['pooling'], seed=o['latent_seed'],
                         device=ctx.device, progress=False)
     probe, info = fit_probe(Z, y, ctx.n_classes, epochs=o['probe_epochs'], seed=ctx.seed, device=ctx.device)
     meta = {'t_star': int(t_star), 'ole_curve': {str(k): float(v) for k, v in curve.items()},
@@ -129,7 +130,7 @@ def lsf_features(pool: Pool, ctx: FilterContext, o: dict, t_star: int) -> np.nda
         if f.exists(): Z = np.load(f)
         else:
             unet_sched = unet_sched or ctx.gen0()
-            Z = extract_latents(*unet_sched, xs, _cond(ys, o), t_star, pooling=o['pooling'], seed=o['latent_seed'],
+            Z = extract_latents(*unet_sched, xs, _cond(ys, o, unet_sched[0]), t_star, pooling=o['pooling'], seed=o['latent_seed'],
                                 device=ctx.device, progress=False)
             with atomic_write(f) as tmp: np.save(tmp, Z)
         parts.append((np.flatnonzero(m), Z))
@@ -239,13 +240,16 @@ def check_filter_signature(fn, name: str) -> None:
     if len(required) != 3:
         raise ValueError(f"filter {name!r} must be a function f(pool, n, ctx) -> indices; it takes {list(sig.parameters)}")
 
-def register_filter(name: str, options: dict | None = None):
-    """Decorator: make `fn(pool, n, ctx)` the filter `name`, with its option defaults."""
+def register_filter(name: str, options: dict | None = None,
+                    check: Callable[[dict], object] | None = None):  # check(options with defaults): raise on a bad value
+    """Decorator: make `fn(pool, n, ctx)` the filter `name`, with its option defaults and an optional value check
+    that runs when the run's configuration is resolved, before any compute."""
     if name in BUILTIN_FILTERS or name in ('auto', 'none') or ':' in name:
         raise ValueError(f"filter name {name!r} shadows a built-in (or has ':'); choose another")
     def deco(fn):
         check_filter_signature(fn, name)
         fn.filter_options = dict(options or {})
+        fn.check_options = check
         _PLUGINS[name] = fn
         return fn
     return deco
@@ -305,6 +309,8 @@ def check_filter_options(name: str, options: dict) -> None:
     if name in ('lsf', 'lsf_entropy'): lsf_options(options)
     if name in ('greedy', 'threshold_decay', 'lsf_entropy'): entropy_options(options)
     if name == 'lsf_entropy': combined_options(options)
+    plugin = None if name in BUILTIN_FILTERS + ('none', 'auto') else get_filter(name)
+    if getattr(plugin, 'check_options', None): plugin.check_options({**allowed, **options})   # its values, before compute
 
 def resolved_filter_options(name: str, options: dict) -> dict:
     """The options filter `name` runs with: the given ones plus every default it uses (JSON-able)."""

@@ -14,7 +14,7 @@ import torch
 from .data import get_spec, load_dataset, real_splits, fixed_pools, check_split_sizes, image_grid, class_rows
 from .ddpm import (ModelConfig, model_preset, make_unet, make_scheduler, train_ddpm, sample_ddpm,
                             balanced_labels, save_checkpoint, load_checkpoint, check_model_config, n_params,
-                            Runtime, MIXED_PRECISION)
+                            Runtime, MIXED_PRECISION, fit_kwargs)
 from .filters import (Pool, FilterContext, select, filter_registry, check_filter_options,
                                resolved_filter_options, get_filter, BUILTIN_FILTERS)
 from .classifier import get_classifier, class_accuracy
@@ -25,16 +25,17 @@ from .cache import atomic_write, atomic_write_text, atomic_savez, lock_for
 from .baselines import fit_class_centres, self_correct, fit_sims_aux
 
 # %% auto #0
-__all__ = ['PARADIGMS', 'SIZE_PRESETS', 'MIN_ENCODER_IMAGES', 'SPLITS_VERSION', 'ROW_METRICS', 'SELECTION_SPACES', 'LoopConfig',
-           'check_field_types', 'check_device', 'check_feature_extractor', 'default_filter', 'check_names',
-           'check_paradigm_filter', 'check_ranges', 'run_name', 'uses_encoder', 'check_sizes', 'check_writable',
-           'resolve_config', 'stage_seed', 'n_fresh', 'n_candidates', 'n_draw', 'ConfigMismatchError', 'atomic_csv',
-           'config_record', 'check_or_write_config', 'gen_dir', 'is_done', 'load_samples', 'gen0_path',
-           'classifier_path', 'encoder_path', 'cache_lock', 'train_gen0', 'ensure_gen0', 'RunData', 'real_pool',
-           'synthetic_pool', 'fresh_real', 'filter_context', 'training_set', 'composition', 'fmt_seconds', 'live_bars',
-           'Progress', 'memorization_metrics', 'run_generation', 'record_generation', 'read_rows', 'metrics_frame',
-           'read_table', 'write_tables', 'make_runtime', 'say', 'judge_epochs', 'shared_artefacts', 'prepare',
-           'run_loop', 'parse_overrides', 'fields_help', 'loop_config', 'cli_parser', 'main']
+__all__ = ['PARADIGMS', 'SIZE_PRESETS', 'LSF_PAPER_T_GRID', 'PROTOCOLS', 'LABEL_FILTERS', 'MIN_ENCODER_IMAGES', 'SPLITS_VERSION',
+           'ROW_METRICS', 'SELECTION_SPACES', 'LoopConfig', 'check_field_types', 'check_device',
+           'check_feature_extractor', 'default_filter', 'check_names', 'check_paradigm_filter', 'check_ranges',
+           'run_name', 'uses_encoder', 'check_sizes', 'check_writable', 'resolve_config', 'stage_seed', 'n_fresh',
+           'n_candidates', 'n_draw', 'ConfigMismatchError', 'atomic_csv', 'config_record', 'check_or_write_config',
+           'gen_dir', 'is_done', 'load_samples', 'model_key', 'gen0_path', 'classifier_path', 'encoder_path',
+           'cache_lock', 'train_gen0', 'ensure_gen0', 'RunData', 'real_pool', 'synthetic_pool', 'fresh_real',
+           'filter_context', 'training_set', 'composition', 'fmt_seconds', 'live_bars', 'Progress',
+           'memorization_metrics', 'run_generation', 'record_generation', 'read_rows', 'metrics_frame', 'read_table',
+           'write_tables', 'make_runtime', 'say', 'judge_epochs', 'shared_artefacts', 'prepare', 'run_loop',
+           'parse_overrides', 'fields_help', 'loop_config', 'cli_parser', 'main']
 
 # %% ../nbs/09_loop.ipynb #323fe1c5
 PARADIGMS = ('replace', 'replace_fresh', 'accumulate', 'accumulate_subsample')
@@ -43,6 +44,16 @@ SIZE_PRESETS = {  # n_train, n_ref, n_eval, generations
     'cpu': dict(n_train=500, n_ref=500, n_eval=500, generations=5),
     'paper': dict(n_train=10000, n_ref=10000, n_eval=10000, generations=5),
 }
+
+LSF_PAPER_T_GRID = (1, 5, 10, 20, 50, 100, 200, 300, 400, 500, 600, 700, 800, 900)   # reaches small t
+PROTOCOLS = {  # each paper's own setting over the size preset: ModelConfig fields, and filter-option defaults per filter
+    'common': dict(model={}, filters={'lsf': {'condition': 'zero'}, 'lsf_entropy': {'condition': 'zero'}}),
+    'lsf': dict(model=dict(label_dropout=0.1, ema_decay=0.999),
+                filters={'lsf': {'t_grid': LSF_PAPER_T_GRID}, 'lsf_entropy': {'t_grid': LSF_PAPER_T_GRID}}),
+    'entropy': dict(model=dict(conditional=False, from_scratch=True),
+                    filters={'threshold_decay': {'decay_every_pass': True}}),
+}
+LABEL_FILTERS = ('lsf', 'lsf_entropy')   # filters that read each sample's class label (not for an unconditional model)
 
 # fields that may change when a run resumes (they do not change its numbers) and do not name its folder
 _RESUME_FREE = ('generations', 'progress', 'device', 'out_dir', 'cache_dir', 'data_root', 'keep_checkpoints', 'compile')
@@ -63,6 +74,7 @@ class LoopConfig:
     n_eval: int | None = None          # samples per generation used for the metrics (None: preset)
     seed: int = 0                      # seeds the data split, generation 0 and every stage of every generation
     preset: str = 'cpu'                # 'smoke' | 'cpu' | 'paper': model size and default sizes
+    protocol: str = 'common'           # 'common' (one model for every method) | 'lsf' | 'entropy': each paper's own setting
     candidates_factor: float = 2.0     # m: with a filter under replace, model g-1 draws m*N candidates
     fresh_fraction: float = 0.3        # λ of replace_fresh (SYN-ADD)
     out_dir: str | None = None         # the run directory (None: runs/<run_name(cfg)>)
@@ -85,7 +97,15 @@ class LoopConfig:
         """The ModelConfig of this run: the preset for the dataset's shape plus overrides."""
         mc = model_preset(get_spec(self.dataset).shape, self.preset)
         check_keys(self.model_overrides, asdict(mc), 'model_overrides key')
+        mc = replace(mc, **PROTOCOLS[self.protocol]['model']) if self.protocol in PROTOCOLS else mc
         return replace(mc, **{k: tuple(v) if isinstance(v, list) else v for k, v in self.model_overrides.items()})
+
+    def filter_settings(self) -> dict:
+        """The filter's options: the protocol's defaults for this filter under this paradigm, then filter_options."""
+        base = dict(PROTOCOLS.get(self.protocol, PROTOCOLS['common'])['filters'].get(self.filter, {}))
+        if self.protocol == 'entropy' and self.filter == 'threshold_decay' and self.paradigm.startswith('accumulate'):
+            base['decay'] = 0.8   # the released code's α for accumulate (0.95 for replace)
+        return {**base, **self.filter_options}
 
 
 # %% ../nbs/09_loop.ipynb #b8945477
@@ -130,6 +150,7 @@ def check_names(cfg: LoopConfig) -> None:
     """Refuse unknown dataset, preset, paradigm, filter and option names, naming the nearest valid one."""
     get_spec(cfg.dataset)
     for name, value, choices in (('preset', cfg.preset, SIZE_PRESETS), ('paradigm', cfg.paradigm, PARADIGMS),
+                                 ('protocol', cfg.protocol, PROTOCOLS),
                                  ('keep_checkpoints', cfg.keep_checkpoints, ('all', 'last')),
                                  ('mixed_precision', cfg.mixed_precision, MIXED_PRECISION)):
         if value not in choices: raise ValueError(unknown_name(name, value, choices))
@@ -140,6 +161,10 @@ def check_paradigm_filter(cfg: LoopConfig) -> None:
     if cfg.paradigm == 'accumulate' and cfg.filter != 'none':
         raise ValueError(f"filter={cfg.filter!r} does not apply to paradigm='accumulate' (it trains on the whole pool); "
                          "use paradigm='accumulate_subsample' to select N from the pool")
+    if not cfg.model_config().conditional and (cfg.filter in LABEL_FILTERS or cfg.self_correction_k):
+        what = f'filter={cfg.filter!r}' if cfg.filter in LABEL_FILTERS else 'self_correction_k > 0'
+        raise ValueError(f"{what} needs class labels, but this model is unconditional (conditional=False, e.g. "
+                         "protocol='entropy'): its samples have none; use protocol='lsf' or 'common'")
     if cfg.paradigm == 'accumulate_subsample' and cfg.filter == 'none':
         raise ValueError("paradigm='accumulate_subsample' needs a filter to choose N from the pool; "
                          f"use filter='random' (ACUR) or one of {sorted(filter_registry())}")
@@ -163,17 +188,18 @@ def run_name(cfg: LoopConfig) -> str:
     """The folder name of a resolved run: dataset, method, preset, N (if not the preset's) and seed, plus a short hash
     of every other field that differs from its default, so two different runs never share a folder."""
     base = {**asdict(LoopConfig()), **SIZE_PRESETS[cfg.preset]}
-    named = {'dataset', 'paradigm', 'filter', 'preset', 'seed', 'n_train', 'sims_weight', 'self_correction_k'}
+    named = {'dataset', 'protocol', 'paradigm', 'filter', 'preset', 'seed', 'n_train', 'sims_weight', 'self_correction_k'}
     rest = {k: v for k, v in asdict(cfg).items() if k not in named | set(_RESUME_FREE) and v != base[k]}
+    proto = '' if cfg.protocol == 'common' else f'{cfg.protocol}-'
     method = re.sub(r'[^\w+-]+', '-', cfg.filter) + (f'-sims{cfg.sims_weight:g}' if cfg.sims_weight else '') + (f'-sc{cfg.self_correction_k}' if cfg.self_correction_k else '')
     n = f'-n{cfg.n_train}' if cfg.n_train != base['n_train'] else ''
-    return f"{cfg.dataset}-{cfg.paradigm}-{method}-{cfg.preset}{n}-s{cfg.seed}" + (f'-{_key(rest)}' if rest else '')
+    return f"{cfg.dataset}-{proto}{cfg.paradigm}-{method}-{cfg.preset}{n}-s{cfg.seed}" + (f'-{_key(rest)}' if rest else '')
 
 MIN_ENCODER_IMAGES = 200   # fewer train-pool images than this cannot train a useful selection encoder
 
 def uses_encoder(cfg: LoopConfig) -> bool:
     """Whether the run's filter selects in the encoder's space."""
-    return resolved_filter_options(cfg.filter, cfg.filter_options).get('features') == 'encoder'
+    return resolved_filter_options(cfg.filter, cfg.filter_settings()).get('features') == 'encoder'
 
 def check_sizes(cfg: LoopConfig, labels: np.ndarray) -> None:
     """Check N, the reference set and the fresh-data needs against the dataset's class counts."""
@@ -213,7 +239,7 @@ def resolve_config(cfg: LoopConfig) -> LoopConfig:
     check_ranges(cfg)
     check_device(cfg.device)
     check_feature_extractor(cfg.feature_extractor, cfg.feature_extractor_weights)
-    check_filter_options(cfg.filter, cfg.filter_options)
+    check_filter_options(cfg.filter, cfg.filter_settings())
     check_field_types(cfg.model_config(), 'model_overrides: ')
     check_model_config(cfg.model_config())
     if cfg.out_dir is None: cfg = replace(cfg, out_dir=str(Path('runs') / run_name(cfg)))
@@ -254,7 +280,7 @@ def config_record(cfg: LoopConfig) -> dict:
     """The JSON-able record of a run's configuration: loop, model, and the filter's options with their defaults
     filled in (so a changed default is a different configuration, never a silent resume)."""
     return {'loop': asdict(cfg), 'model': asdict(cfg.model_config()),
-            'filter': resolved_filter_options(cfg.filter, cfg.filter_options)}
+            'filter': resolved_filter_options(cfg.filter, cfg.filter_settings())}
 
 def check_or_write_config(out: Path, cfg: LoopConfig) -> None:
     """Write config.json for a new run, or refuse a different configuration in an existing one."""
@@ -288,9 +314,16 @@ import contextlib
 
 SPLITS_VERSION = 'judge-pools-1'   # the data partition (scollapse.data.fixed_pools): caches of another one are not reused
 
+_LATER_MODEL_FIELDS = ('conditional', 'label_dropout', 'guidance_scale', 'ema_decay')   # added after caches existed
+
+def model_key(mc: ModelConfig) -> dict:
+    """The model config as a cache key: fields added later count only when set, so earlier caches stay valid."""
+    base = ModelConfig()
+    return {k: v for k, v in asdict(mc).items() if k not in _LATER_MODEL_FIELDS or v != getattr(base, k)}
+
 def gen0_path(cfg: LoopConfig) -> Path:
     """Cache path of the generation-0 model of this (dataset, N, n_ref, seed, preset, model config)."""
-    mc, mp = asdict(cfg.model_config()), ('' if cfg.mixed_precision == 'no' else f'-{cfg.mixed_precision}')
+    mc, mp = model_key(cfg.model_config()), ('' if cfg.mixed_precision == 'no' else f'-{cfg.mixed_precision}')
     return Path(cfg.cache_dir) / 'gen0' / f"{cfg.dataset}-n{cfg.n_train}-s{cfg.seed}-{cfg.preset}-{_key(mc, cfg.n_ref, SPLITS_VERSION)}{mp}.pt"
 
 def classifier_path(cfg: LoopConfig) -> Path:
@@ -310,9 +343,8 @@ def train_gen0(cfg: LoopConfig, train_x: np.ndarray, train_y: np.ndarray, rt: Ru
     """Train the generation-0 model on the real training set; returns it and its checkpoint metadata."""
     mc, n_classes = cfg.model_config(), get_spec(cfg.dataset).n_classes
     unet = make_unet(mc, n_classes, seed=stage_seed(cfg.seed, 0, 'init'))
-    losses = train_ddpm(unet, make_scheduler(mc), train_x, train_y, epochs=mc.epochs_gen0, lr=mc.lr,
-                        batch_size=mc.batch_size, weight_decay=mc.weight_decay, warmup_steps=mc.warmup_steps,
-                        grad_clip=mc.grad_clip, seed=stage_seed(cfg.seed, 0, 'train'), device=device or cfg.device,
+    losses = train_ddpm(unet, make_scheduler(mc), train_x, train_y, **fit_kwargs(mc, True),
+                        seed=stage_seed(cfg.seed, 0, 'train'), device=device or cfg.device,
                         progress=live_bars(cfg.progress), desc='gen 0 train', runtime=rt)
     return unet, {'final_loss': float(np.mean(losses[-20:])), 'n_train': len(train_y)}
 
@@ -378,8 +410,8 @@ def filter_context(cfg: LoopConfig, data: RunData, out: Path, g: int) -> FilterC
     return FilterContext(generation=g, n_classes=data.n_classes, seed=stage_seed(cfg.seed, g, 'select'),
                          real_images=data.splits.train_x, real_labels=data.splits.train_y, gen0=gen0,
                          encoder=functools.cache(lambda: load_encoder(data.encoder)), cache_dir=cache,
-                         options=dict(cfg.filter_options) if cfg.filter in BUILTIN_FILTERS
-                         else resolved_filter_options(cfg.filter, cfg.filter_options), device=data.device)
+                         options=cfg.filter_settings() if cfg.filter in BUILTIN_FILTERS
+                         else resolved_filter_options(cfg.filter, cfg.filter_settings()), device=data.device)
 
 def training_set(cfg: LoopConfig, data: RunData, out: Path, g: int) -> tuple[Pool, dict]:
     """Generation g's training set under the configured paradigm and filter, plus facts about how it was built."""
@@ -485,10 +517,8 @@ def run_generation(cfg: LoopConfig, data: RunData, out: Path, g: int, log: Progr
         scratch = mc.from_scratch
         unet = (make_unet(mc, data.n_classes, seed=stage_seed(cfg.seed, g, 'init')) if scratch
                 else load_checkpoint(gen_dir(out, g - 1) / 'model.pt', dev)[0])
-        train_ddpm(unet, make_scheduler(mc), train.images, train.labels,
-                   epochs=mc.epochs_gen0 if scratch else mc.epochs_per_generation,
-                   lr=mc.lr if scratch else mc.finetune_lr, batch_size=mc.batch_size, weight_decay=mc.weight_decay,
-                   warmup_steps=mc.warmup_steps, grad_clip=mc.grad_clip, seed=stage_seed(cfg.seed, g, 'train'),
+        train_ddpm(unet, make_scheduler(mc), train.images, train.labels, **fit_kwargs(mc, scratch),
+                   seed=stage_seed(cfg.seed, g, 'train'),
                    device=dev, progress=progress, desc=f'gen {g} train', runtime=rt)
     if rt.is_main: save_checkpoint(d / 'model.pt', unet, mc, {'generation': g})
     t['t_train'] = time.perf_counter() - t0
@@ -503,7 +533,7 @@ def run_generation(cfg: LoopConfig, data: RunData, out: Path, g: int, log: Progr
         log.stage(g, 'aux', t['t_aux'])
         t0 = time.perf_counter()
         extra['sims_aux_params'] = n_params(aux)
-    labels = balanced_labels(n_draw(cfg), data.n_classes)
+    labels = balanced_labels(n_draw(cfg), data.n_classes) if mc.conditional else np.full(n_draw(cfg), -1)  # -1: none
     # generation 0's plain samples depend only on the cached gen-0 model, the seed and the count: share them too
     shared = data.gen0.with_name(f'{data.gen0.stem}-samples{len(labels)}.npz') if g == 0 and aux is None else None
     rt.barrier()
@@ -537,13 +567,14 @@ def record_generation(cfg: LoopConfig, data: RunData, d: Path, g: int, xs: np.nd
         extra.update(sc_centre_values=int(data.centres.size),
                      sc_shift=float(np.abs(xc.astype(np.float32) - xs).mean() / 255))
     t0 = time.perf_counter()
-    m = compute_metrics(xs[:cfg.n_eval], data.splits.ref_x, data.classifier, gen_labels=labels[:cfg.n_eval],
+    conditional = labels.min() >= 0   # an unconditional model's samples carry no label (-1): no class accuracy
+    m = compute_metrics(xs[:cfg.n_eval], data.splits.ref_x, data.classifier, gen_labels=labels[:cfg.n_eval] if conditional else None,
                         feature_extractor=cfg.feature_extractor, weights_path=cfg.feature_extractor_weights,
                         device=data.device)
     m.update(memorization_metrics(xs[:cfg.n_eval], train.images, data.encoder))
     t['t_metrics'] = time.perf_counter() - t0
     atomic_savez(d / 'train_set.npz', source=train.source, labels=train.labels)
-    _save_grid(d / 'grid.png', xs, labels, data.n_classes)
+    _save_grid(d / 'grid.png', xs, labels if conditional else np.arange(len(labels)) // 10 % data.n_classes, data.n_classes)
     comp = composition(train, g)
     row = {'generation': g, **{k: m[k] for k in ROW_METRICS}, 'n_train': len(train),
            'real_fraction': comp['real'] / len(train), 'n_eval': cfg.n_eval, 'fid_floor': data.floor,

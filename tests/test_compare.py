@@ -86,3 +86,70 @@ def test_results_export_real_share_and_before_after(matrix, tmp_path):
     before.loc[0, 'verdict'] = 'held' if board.verdict[0] != 'held' else 'did not hold'
     ba = before_after(board, before.drop(index=1))
     assert ba.change[0] == 'flipped' and ba.change[1] == 'new' and (ba.change[2:] == '').all()
+
+
+# results/ in the repository: the committed smoke fixture (SYN, ACUR x seeds 0, 1, smoke preset, exported by
+# export_results from run_matrix(['SYN', 'ACUR'], [0, 1], preset='smoke'))
+FIXTURE = Path(__file__).parent / 'fixtures' / 'results_smoke'
+
+
+def test_collect_results_reads_the_exported_cells():
+    import pandas as pd
+    from scollapse.compare import collect_results
+    df = collect_results(FIXTURE)
+    assert list(df.method.cat.categories) == ['SYN', 'ACUR'] and df.method.cat.ordered   # METHODS' order
+    assert len(df) == 2 * 2 * 3 and df.complete.all() and sorted(df.seed.unique()) == [0, 1]
+    met = pd.read_csv(FIXTURE / 'digits-replace-none-smoke-s0' / 'metrics.csv')
+    assert list(df.columns) == ['method', 'seed', 'complete'] + list(met.columns)
+    r = df[(df.method == 'SYN') & (df.seed == 0) & (df.generation == 2)].iloc[0]
+    assert r.fid == pytest.approx(562.0838783327763) and r.recall == pytest.approx(0.06666667014360428)
+    r = df[(df.method == 'ACUR') & (df.seed == 1) & (df.generation == 0)].iloc[0]
+    assert r.real_fraction == 1.0 and r.n_train == 60
+    one = collect_results(FIXTURE, methods=['ACUR', 'SYN'], seeds=[1])
+    assert list(one.method.cat.categories) == ['ACUR', 'SYN'] and (one.seed == 1).all() and len(one) == 6
+    assert one.method.iloc[0] == 'ACUR'
+    assert not len(collect_results(FIXTURE, methods=['ACU']))
+
+
+def test_collect_results_marks_incomplete_cells_and_refuses_duplicates(tmp_path):
+    import json, shutil
+    import pandas as pd
+    from scollapse.compare import collect_results
+    res = tmp_path / 'results'; shutil.copytree(FIXTURE, res)
+    cell = res / 'digits-replace-none-smoke-s0'
+    met = pd.read_csv(cell / 'metrics.csv'); met[met.generation < 2].to_csv(cell / 'metrics.csv', index=False)
+    df = collect_results(res)
+    assert not df[(df.method == 'SYN') & (df.seed == 0)].complete.any() and df[df.method == 'ACUR'].complete.all()
+    shutil.copytree(res / 'digits-replace-none-smoke-s1', res / 'digits-replace-none-smoke-s1-copy')
+    with pytest.raises(ValueError, match='two results folders hold SYN seed 1'):
+        collect_results(res)
+    with pytest.raises(FileNotFoundError, match='does not exist'):
+        collect_results(tmp_path / 'nowhere')
+
+
+def test_collect_results_equals_collect_on_the_run_folders(matrix, tmp_path):
+    import pandas as pd
+    from scollapse.compare import collect_results
+    root, _ = matrix
+    export_results(METH, [0, 1], tmp_path / 'res', preset='smoke', root=root, overrides=TINY)
+    live = collect(METH, [0, 1], preset='smoke', root=root, overrides=TINY)
+    res = collect_results(tmp_path / 'res', METH, [0, 1])
+    assert list(res.columns) == list(live.columns) and list(res.method.cat.categories) == METH
+    num = [c for c in live.columns if c not in ('method',) and pd.api.types.is_numeric_dtype(live[c])]
+    pd.testing.assert_frame_equal(res[['method'] + num], live[['method'] + num], check_dtype=False, rtol=1e-12)
+    assert paper_table(res).equals(paper_table(live))
+
+
+def test_plot_headline_one_line_per_method_and_save_figure(tmp_path):
+    from scollapse.compare import collect_results, plot_headline, save_figure, plot_result_grids
+    df = collect_results(FIXTURE)
+    fig = plot_headline(df)
+    assert len(fig.axes) == 2 and [len(ax.lines) for ax in fig.axes] == [2, 2]
+    assert [l.get_label() for l in fig.axes[0].lines] == ['SYN', 'ACUR'] and 'FID' in fig.axes[0].get_title()
+    assert [len(ax.collections) for ax in fig.axes] == [2, 2]     # the ±1 sd bands
+    fig = plot_headline(df, metrics=('fid', 'recall', 'precision'), floor=3.0)
+    assert [len(ax.lines) for ax in fig.axes] == [3, 2, 2]        # + the real-data floor on FID
+    p = save_figure(fig, tmp_path / 'out' / 'headline.png')
+    assert p.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n' and [f.name for f in p.parent.iterdir()] == ['headline.png']
+    grids = plot_result_grids(FIXTURE, ['ACUR', 'SYN'], seed=1)
+    assert [a.get_title() for a in grids.axes if a.images] == ['ACUR, gen 2', 'SYN, gen 2']

@@ -126,3 +126,94 @@ def test_unknown_dataset():
     with pytest.raises(ValueError, match='choose one of'):
         get_spec('imagenet')
     assert set(dataset_specs()) == {'digits', 'fashion_mnist', 'mnist', 'cifar10', 'celeba'}
+
+
+from pathlib import Path
+import os, shutil, subprocess
+
+FASHION = ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte')
+
+
+def _fashion_gz(folder, n=(30, 20)):
+    """Made-up Fashion-MNIST idx files, gzipped, as the Debian package and torchvision's mirror ship them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for split, k in zip(('train', 't10k'), n):
+        for kind, arr in (('images-idx3', rng.integers(0, 256, (k, 28, 28), dtype=np.uint8)),
+                          ('labels-idx1', (np.arange(k) % 10).astype(np.uint8))):
+            _idx(folder / f'{split}-{kind}-ubyte', arr)
+            with open(folder / f'{split}-{kind}-ubyte', 'rb') as f, gzip.open(folder / f'{split}-{kind}-ubyte.gz', 'wb') as g:
+                g.write(f.read())
+            (folder / f'{split}-{kind}-ubyte').unlink()
+
+
+@pytest.mark.parametrize('via', ['data_root', 'SCOLLAPSE_DATA'])
+def test_fashion_missing_names_make_data_apt_and_the_raw_folder(tmp_path, monkeypatch, via):
+    """An empty data root and no Debian package: a FileNotFoundError that says exactly how to get the files."""
+    import scollapse.data as D
+    root = tmp_path / 'empty'; root.mkdir()
+    monkeypatch.setattr(D, 'FASHION_DEB_DIR', tmp_path / 'no-system-package')   # hide /usr/share/datasets/fashion-mnist
+    if via == 'SCOLLAPSE_DATA': monkeypatch.setenv('SCOLLAPSE_DATA', str(root))
+    with pytest.raises(FileNotFoundError) as e:
+        load_dataset('fashion_mnist', root=root if via == 'data_root' else None)
+    msg = str(e.value)
+    assert isinstance(e.value, DatasetNotFoundError)
+    assert '`make data`' in msg and 'apt-get install' in msg and 'dataset-fashion-mnist' in msg
+    assert f'{root / "FashionMNIST" / "raw"}/' in msg and all(f in msg for f in FASHION)   # the exact folder and files
+    assert 'download=True' in msg and str(tmp_path / 'no-system-package') in msg
+    assert not any(root.iterdir())   # nothing was written
+
+
+@pytest.mark.parametrize('where', ['debian', 'raw_gz'])
+def test_fashion_from_gz_files(tmp_path, monkeypatch, where):
+    """The Debian package's .gz files, or torchvision's .gz files in <root>/FashionMNIST/raw, are decompressed in."""
+    import scollapse.data as D
+    deb, root = tmp_path / 'deb', tmp_path / 'root'
+    _fashion_gz(deb if where == 'debian' else root / 'FashionMNIST' / 'raw')
+    monkeypatch.setattr(D, 'FASHION_DEB_DIR', deb)
+    x, y, spec = load_dataset('fashion_mnist', root=root)
+    assert x.shape == (50, 1, 28, 28) and np.bincount(y).tolist() == [5] * 10
+    assert all((root / 'FashionMNIST' / 'raw' / f).exists() for f in FASHION)
+
+
+def test_run_loop_without_fashion_fails_before_compute(tmp_path, monkeypatch):
+    import scollapse.data as D
+    from scollapse.loop import LoopConfig, run_loop
+    monkeypatch.setattr(D, 'FASHION_DEB_DIR', tmp_path / 'no-system-package')
+    cfg = LoopConfig(dataset='fashion_mnist', preset='smoke', out_dir=str(tmp_path / 'run'),
+                     cache_dir=str(tmp_path / 'cache'), data_root=str(tmp_path / 'nodata'))
+    with pytest.raises(FileNotFoundError, match='make data'):
+        run_loop(cfg)
+    assert not (tmp_path / 'run').exists() and not (tmp_path / 'cache').exists()
+
+
+@pytest.mark.skipif(not Path('/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz').exists(),
+                    reason='dataset-fashion-mnist is not installed (make data)')
+def test_real_fashion_mnist_from_the_debian_package(tmp_path):
+    x, y, spec = load_dataset('fashion_mnist', root=tmp_path)
+    assert x.shape == (70000, 1, 28, 28) and x.dtype == np.uint8 and np.bincount(y).tolist() == [7000] * 10
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _make_data(tmp_path, **env):
+    make = shutil.which('make')
+    if make is None: pytest.skip('make is not installed')
+    nopath = tmp_path / 'bin'; nopath.mkdir(exist_ok=True)   # a PATH without apt-get (nor sudo)
+    return subprocess.run([make, '-s', 'data', f'FASHION_DEB={tmp_path / "no-system-package"}',
+                           f'DATA_ROOT={tmp_path / "root"}'], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, 'PATH': str(nopath), **env})
+
+
+def test_make_data_without_apt_says_which_files_to_put_where(tmp_path):
+    r = _make_data(tmp_path)
+    assert r.returncode != 0
+    assert 'apt-get is not available' in r.stdout and f'{tmp_path / "root" / "FashionMNIST" / "raw"}/' in r.stdout
+    assert all(f in r.stdout for f in FASHION) and 'dataset-fashion-mnist' in r.stdout
+
+
+def test_make_data_is_idempotent_when_the_files_are_there(tmp_path):
+    _fashion_gz(tmp_path / 'root' / 'FashionMNIST' / 'raw')
+    r = _make_data(tmp_path)
+    assert r.returncode == 0 and 'already there' in r.stdout, r.stdout + r.stderr

@@ -108,6 +108,7 @@ BAD_INPUT = {
     'n_eval': (1, {}, 'n_eval=1 must be'),
     'seed': (-1, {}, 'seed=-1 must be'),
     'preset': ('huge', {}, "unknown preset 'huge'"),
+    'protocol': ('lfs', {}, "unknown protocol 'lfs'; did you mean 'lsf'"),
     'candidates_factor': (0.5, {}, 'candidates_factor'),
     'fresh_fraction': (1.0, {'paradigm': 'replace_fresh'}, 'fresh_fraction'),
     'out_dir': ('A_FILE/run', {}, "out_dir=.* is not writable"),
@@ -151,6 +152,17 @@ def test_bad_input_raises_before_compute(tmp_path, name):
     (dict(model_overrides={'sampler': 'euler'}), 'sampler'),
     (dict(model_overrides={'lr': 'fast'}), "lr='fast' must be float"),
     (dict(filter_options='{t: 5}'), "filter_options='{t: 5}' must be dict.*-y 'filter_options"),
+    # issue 13: the protocols' model knobs and what an unconditional model cannot do
+    (dict(model_overrides={'guidance_scale': -1.0}), 'guidance_scale=-1.0 must be >= 0'),
+    (dict(model_overrides={'label_dropout': 1.0}), r'label_dropout=1.0 must be in \[0, 1\)'),
+    (dict(model_overrides={'label_dropout': -0.1}), r'label_dropout=-0.1 must be in \[0, 1\)'),
+    (dict(model_overrides={'ema_decay': 1.0}), 'ema_decay=1.0 must be in'),
+    (dict(model_overrides={'guidance_scale': 2.0}), 'guidance_scale=2.0 needs a null class'),
+    (dict(protocol='entropy', filter='lsf'), "filter='lsf' needs class labels, but this model is unconditional"),
+    (dict(model_overrides={'conditional': False}, filter='lsf_entropy'), "filter='lsf_entropy' needs class labels"),
+    (dict(protocol='entropy', self_correction_k=2), 'self_correction_k > 0 needs class labels'),
+    (dict(model_overrides={'conditional': False, 'label_dropout': 0.1}), 'label_dropout > 0 needs conditional=True'),
+    (dict(filter='lsf', filter_options={'condition': 'nul'}), "unknown condition 'nul'; did you mean 'null'"),
 ])
 def test_inconsistent_input_raises_before_compute(tmp_path, kw, msg):
     with pytest.raises(ValueError, match=msg):

@@ -34,6 +34,8 @@ def test_run_loop_unknown_filter_fails_before_compute(tmp_path, cache_dir):
 @pytest.mark.parametrize('name,params', [
     ('run_loop.ipynb', dict(preset='smoke', fitler='lsf')),
     ('compare.ipynb', dict(preset='smoke', method=['SYN'])),
+    ('tutorial_custom_filter.ipynb', dict(preset='smoke', seed=[0])),
+    ('protocols.ipynb', dict(preset='smoke', seed=[0])),
     ('analysis_ole.ipynb', dict(preset='smoke', tgrid=[100])),
     ('analysis_entropy.ipynb', dict(preset='smoke', size=[40])),
     ('benchmark.ipynb', dict(fresh=False, filtr='lsf')),
@@ -47,7 +49,8 @@ def test_misspelt_parameter_fails_before_compute(tmp_path, name, params):
 
 
 def test_parameters_tag_survives_nbdev_clean():
-    for name in ('run_loop.ipynb', 'analysis_ole.ipynb', 'analysis_entropy.ipynb', 'benchmark.ipynb', 'compare.ipynb'):
+    for name in ('run_loop.ipynb', 'analysis_ole.ipynb', 'analysis_entropy.ipynb', 'benchmark.ipynb', 'compare.ipynb',
+                 'tutorial_custom_filter.ipynb', 'protocols.ipynb'):
         nb = nbformat.read(NBS / name, as_version=4)
         assert any('parameters' in c.metadata.get('tags', []) for c in nb.cells), name
 
@@ -92,6 +95,37 @@ def test_compare_smoke(tmp_path):
     assert before == {p: p.stat().st_mtime_ns for p in (tmp_path / 'cmp').rglob('samples.npz')}
 
 
+def test_compare_renders_committed_results(tmp_path):
+    """`compare.ipynb -p run False` with no run folders renders every table and plot from a results folder."""
+    import shutil
+    res = tmp_path / 'results'
+    shutil.copytree(Path(__file__).parent / 'fixtures' / 'results_smoke', res)   # the committed smoke fixture
+    nb = pm.execute_notebook(str(NBS / 'compare.ipynb'), str(tmp_path / 'out.ipynb'), cwd=str(tmp_path),
+                             parameters=dict(run=False, results=str(res)), progress_bar=False)
+    errors = [o for c in nb.cells if c.cell_type == 'code' for o in c.get('outputs', []) if o.get('output_type') == 'error']
+    assert not errors
+    assert len(outputs(nb, 'image/png')) >= 3          # curves, headline, grids
+    html = ' '.join(''.join(o['data']['text/html']) for o in outputs(nb, 'text/html'))
+    assert '★' in html and 'SYN degrades' in html and 'ACUR' in html   # the paper tables and the scoreboard
+    text = ' '.join(''.join(o.get('text', '')) for c in nb.cells if c.cell_type == 'code' for o in c.get('outputs', []))
+    assert 'rendering the exported cells' in text and 'cost ledger skipped' in text and 'cells found: 4' in text
+    assert (res / 'headline.png').read_bytes()[:4] == b'\x89PNG'
+    assert not (tmp_path / 'runs').exists()            # nothing ran, no run folder made
+
+
+def test_tutorial_custom_filter_smoke(tmp_path):
+    """The custom-selector tutorial registers its filter, runs it beside ACUR and ACU-LSF, and gives a verdict."""
+    tiny = dict(n_train=40, n_ref=40, n_eval=20, generations=2,
+                model_overrides={'epochs_gen0': 1, 'epochs_per_generation': 1, 'sampling_steps': 2})
+    nb = pm.execute_notebook(str(NBS / 'tutorial_custom_filter.ipynb'), str(tmp_path / 'out.ipynb'), cwd=str(tmp_path),
+                             parameters=dict(preset='smoke', seeds=[0], root=str(tmp_path / 'cmp'), overrides=tiny,
+                                             progress=False), progress_bar=False)
+    assert outputs(nb, 'image/png')                    # the curves
+    html = ' '.join(''.join(o['data']['text/html']) for o in outputs(nb, 'text/html'))
+    assert 'ACU-class-mean beats ACUR on FID' in html and any(v in html for v in ('held', 'did not hold', 'mixed'))
+    assert len(list((tmp_path / 'cmp').glob('digits-accumulate_subsample-class_mean_nearest-*-s0*'))) == 1
+
+
 def test_benchmark_smoke(tmp_path, cache_dir):
     nb = pm.execute_notebook(str(NBS / 'benchmark.ipynb'), str(tmp_path / 'out.ipynb'), cwd=str(tmp_path),
                              parameters=dict(preset='smoke', speed_datasets=['digits'], speed_presets=['smoke'],
@@ -126,3 +160,28 @@ def test_loop_and_filter_chapters_show_their_figures():
     assert outputs(nbformat.read(NBS / '09_loop.ipynb', as_version=4), 'image/png')      # the smoke loop's metrics
     assert outputs(nbformat.read(NBS / '06_entropy.ipynb', as_version=4), 'image/png')   # the closed-form checks
     assert outputs(nbformat.read(NBS / '07_filters.ipynb', as_version=4), 'text/html')   # the LSF confidences table
+
+
+def test_compare_and_evidence_under_each_papers_protocol(tmp_path):
+    """compare.ipynb -p protocol lsf / entropy runs its cells under that protocol and scores only that paper's claims;
+    protocols.ipynb then shows the generation-0 variants, OLE over t, probe confidences and what greedy keeps."""
+    tiny = dict(n_train=40, n_ref=40, n_eval=20, generations=2,
+                model_overrides={'epochs_gen0': 1, 'epochs_per_generation': 1, 'sampling_steps': 2})
+    root = str(tmp_path / 'cmp')
+    runs = {'lsf': ['SYN', 'SYN-LSF', 'ACU-LSF'], 'entropy': ['SYN', 'SYN-greedy']}
+    html = {}
+    for protocol, methods in runs.items():
+        nb = pm.execute_notebook(str(NBS / 'compare.ipynb'), str(tmp_path / f'{protocol}.ipynb'), cwd=str(tmp_path),
+                                 parameters=dict(preset='smoke', protocol=protocol, methods=methods, seeds=[0],
+                                                 root=root, overrides=tiny, progress=False, ole=False), progress_bar=False)
+        html[protocol] = ' '.join(''.join(o['data']['text/html']) for o in outputs(nb, 'text/html'))
+    assert 'LSF beats SYN under replace' in html['lsf'] and 'greedy beats vanilla' not in html['lsf']
+    assert 'greedy beats vanilla under replace' in html['entropy'] and 'LSF beats SYN' not in html['entropy']
+    names = sorted(p.name for p in Path(root).glob('digits-*'))
+    assert sum(n.startswith('digits-lsf-') for n in names) == 3 and sum(n.startswith('digits-entropy-') for n in names) == 2
+    nb = pm.execute_notebook(str(NBS / 'protocols.ipynb'), str(tmp_path / 'protocols.ipynb'), cwd=str(tmp_path),
+                             parameters=dict(preset='smoke', seeds=[0], root=root, overrides=tiny, n_ole=40),
+                             progress_bar=False)
+    assert len(outputs(nb, 'image/png')) >= 5          # 3 OLE heatmaps, a confidence plot, the picks
+    text = ' '.join(''.join(o['data']['text/html']) for o in outputs(nb, 'text/html'))
+    assert 'EMA+dropout' in text and 'threshold_decay' in text and 't_star' in text
