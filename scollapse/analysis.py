@@ -55,16 +55,20 @@ def ole_table(out_dir, t_grid=OLE_GRID, pooling: str = 'flatten',
               condition: str = 'label',   # embed with the own label, the null class ('null') or class 0 ('zero')
               n_max: int = 500, seed: int = 0, progress: bool = False,
               centre: bool = False,       # subtract the set's mean latent before OLE (a variant, not the paper's)
+              pca_dim: int | None = None, # project on the real set's top principal axes at each t (so n per class >= d)
               ) -> pd.DataFrame:
     """OLE (unit rows, divided by n) of real data (generation -1) and every generation's samples, for each t."""
     unet, sched = gen0_encoder(out_dir)
     sets = {-1: real_train(out_dir)} | {g: load_samples(Path(out_dir), g) for g in done_generations(out_dir)}
-    rows = []
-    for g, (x, y) in sets.items():
+    rows, axes = [], {}
+    for g, (x, y) in sets.items():   # the real set (-1) comes first: its principal axes serve every set
         x, y = x[:n_max], y[:n_max]
         Z = extract_latents(unet, sched, x, embedding_labels(unet, y, condition), list(t_grid), pooling=pooling,
                             seed=seed, progress=progress)
         Z = {t: z - z.mean(0) if centre else z for t, z in Z.items()}
+        if pca_dim:
+            axes = axes or {t: np.linalg.svd(z - z.mean(0), full_matrices=False)[2][:pca_dim] for t, z in Z.items()}
+            Z = {t: z @ axes[t].T for t, z in Z.items()}
         rows += [dict(generation=g, t=t, ole=ole_score(Z[t], y, divide_by_n=True)) for t in t_grid]
     return pd.DataFrame(rows)
 

@@ -52,7 +52,8 @@ METHODS = {
 
 PROTOCOL_METHODS = {  # each protocol's methods (compare.ipynb's default list); 'common' is the cross-paper matrix
     'common': ['SYN', 'SYN-ADD', 'ACU', 'ACUR', 'ACUR-SIMS', 'ACUR-SC', 'ACU-LSF', 'SYN-LSF', 'ACU-greedy', 'ACU-TDF',
-               'ACU-LSF+entropy', 'ACU-greedy-pix', 'ACU-TDF-pix', 'ACU-LSF+entropy-pix'],
+               'ACU-LSF+entropy', 'ACU-greedy-pix', 'ACU-TDF-pix', 'ACU-LSF+entropy-pix',
+               'ACU-kmeans', 'ACU-centre-match', 'ACU-moments', 'ACU-kNN-density'],   # the literature's selectors
     'lsf': ['SYN', 'SYN-ADD', 'ACU', 'ACUR', 'ACU-LSF', 'SYN-LSF', 'ACUR-SIMS', 'ACUR-SC'],
     'entropy': ['SYN', 'SYN-greedy', 'SYN-TDF', 'ACUR', 'ACU-greedy', 'ACU-TDF'],
 }
@@ -269,9 +270,11 @@ def _conf_slope(r: pd.DataFrame) -> float:
     ks = sorted(int(c.split('_')[-1]) for c in r.columns if c.startswith('lsf_conf_gen_') and np.isfinite(last[c]))
     return _slope(ks, [last[f'lsf_conf_gen_{k}'] for k in ks])
 
+from scipy import stats
+
 def claims_scoreboard(df: pd.DataFrame, ole: dict | None = None, papers=None) -> pd.DataFrame:
-    """One row per claim (of `papers`, default all): per-seed effects, mean ± std, and held / mixed / did not hold /
-    not run."""
+    """One row per claim (of `papers`, default all): per-seed effects, mean ± std, the 95 % t-interval of the mean
+    over seeds, and held / mixed / did not hold / not run."""
     ole = ole or {}
     def ole_slope(m):
         return {s: _slope(*zip(*[(g, v) for g, v in t[(t.t == t_star(t))].set_index('generation').ole.items() if g >= 0]))
@@ -308,6 +311,10 @@ def claims_scoreboard(df: pd.DataFrame, ole: dict | None = None, papers=None) ->
         ('TDF beats random under accumulate: FID(ACUR) − FID(ACU-TDF) > 0', 'entropy', +1, 0.0, _gap(df, 'ACUR', 'ACU-TDF', 'fid')),
         ('greedy (pixel space) beats random: FID(ACUR) − FID(ACU-greedy-pix) > 0', 'entropy', +1, 0.0, _gap(df, 'ACUR', 'ACU-greedy-pix', 'fid')),
         ('TDF (pixel space) beats random: FID(ACUR) − FID(ACU-TDF-pix) > 0', 'entropy', +1, 0.0, _gap(df, 'ACUR', 'ACU-TDF-pix', 'fid')),
+        *[(f'{m} beats ACUR on FID: FID(ACUR) − FID({m}) > 0', 'literature', +1, 0.0, _gap(df, 'ACUR', m, 'fid'))
+          for m in ('ACU-kmeans', 'ACU-centre-match', 'ACU-moments', 'ACU-kNN-density')],
+        *[(f'{m} beats ACUR on recall: R({m}) − R(ACUR) > 0', 'literature', +1, 0.0, _gap(df, m, 'ACUR', 'recall'))
+          for m in ('ACU-kmeans', 'ACU-centre-match', 'ACU-moments', 'ACU-kNN-density')],
         ('ours: LSF+entropy beats ACUR on FID', 'ours', +1, 0.0, _gap(df, 'ACUR', 'ACU-LSF+entropy', 'fid')),
         ('ours: LSF+entropy has higher recall than LSF', 'ours', +1, 0.0, _gap(df, 'ACU-LSF+entropy', 'ACU-LSF', 'recall')),
         ('ours: LSF+entropy has lower FID than LSF', 'ours', +1, 0.0, _gap(df, 'ACU-LSF', 'ACU-LSF+entropy', 'fid')),
@@ -320,8 +327,10 @@ def claims_scoreboard(df: pd.DataFrame, ole: dict | None = None, papers=None) ->
         elif (sign * (v - thr) > 0).all(): verdict = 'held'
         elif sign * (v.mean() - thr) > 0: verdict = 'mixed'
         else: verdict = 'did not hold'
+        half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else np.nan
         rows.append(dict(claim=claim, paper=paper, verdict=verdict, n_seeds=len(v),
                          effect=(f'{v.mean():+.3g} ± {v.std(ddof=1):.2g}' if len(v) > 1 else (f'{v[0]:+.3g}' if len(v) else '')),
+                         ci95=f'[{v.mean() - half:+.3g}, {v.mean() + half:+.3g}]' if np.isfinite(half) else '',
                          per_seed=', '.join(f'{x:+.3g}' for x in v)))
     return pd.DataFrame(rows)
 

@@ -218,3 +218,52 @@ def test_a_changed_filter_default_is_a_different_configuration(tmp_path, monkeyp
     monkeypatch.setitem(scollapse.filters.ENTROPY_DEFAULTS, 'features', 'pixel')
     with pytest.raises(ConfigMismatchError, match="filter.features: 'encoder' in the folder, 'pixel' now"):
         check_or_write_config(out, cfg)
+
+
+# --- issue 13: each paper under its own protocol ---------------------------------------------------------------
+from scollapse.loop import PROTOCOLS, LSF_PAPER_T_GRID, config_record, gen_dir, run_name
+from scollapse.ddpm import load_checkpoint
+
+
+def test_protocols_set_the_model_and_the_filter_defaults():
+    lsf, ent = LoopConfig(protocol='lsf'), LoopConfig(protocol='entropy')
+    assert lsf.model_config().label_dropout > 0 and lsf.model_config().conditional
+    assert not ent.model_config().conditional and ent.model_config().from_scratch
+    assert LoopConfig().model_config() == LoopConfig(protocol='common').model_config()
+    assert LoopConfig(protocol='lsf', filter='lsf').filter_settings()['t_grid'][0] == 1 == LSF_PAPER_T_GRID[0]
+    assert LoopConfig(filter='lsf').filter_settings() == {'condition': 'zero'}   # common: no null class in its model
+    tdf = dict(protocol='entropy', filter='threshold_decay')
+    assert LoopConfig(paradigm='replace', **tdf).filter_settings() == {'decay_every_pass': True}       # α 0.95
+    assert LoopConfig(**tdf).filter_settings() == {'decay_every_pass': True, 'decay': 0.8}             # accumulate
+    assert LoopConfig(filter_options={'decay': 0.9}, **tdf).filter_settings()['decay'] == 0.9          # yours win
+    rec = config_record(resolve_config(LoopConfig(protocol='lsf', filter='lsf')))
+    assert rec['filter']['condition'] == 'null' and rec['filter']['t_grid'][:3] == [1, 5, 10]
+
+
+def test_protocol_names_the_run_folder_and_common_keeps_old_names():
+    assert run_name(resolve_config(LoopConfig())) == 'digits-accumulate_subsample-random-cpu-s0'
+    assert run_name(resolve_config(LoopConfig(protocol='lsf', filter='lsf'))) == 'digits-lsf-accumulate_subsample-lsf-cpu-s0'
+    assert run_name(resolve_config(LoopConfig(protocol='entropy', paradigm='replace'))) == 'digits-entropy-replace-none-cpu-s0'
+
+
+def test_lsf_protocol_probe_reads_the_null_class(tmp_path):
+    cfg = tiny(tmp_path, tmp_path / 'cache', protocol='lsf', filter='lsf', generations=1)
+    run_loop(cfg)
+    unet, _, _ = load_checkpoint(gen_dir(tmp_path / 'run', 0) / 'model.pt')
+    assert unet.config.num_class_embeds == 11 and unet.config.null_class == 10
+    meta = json.loads(next((tmp_path / 'run' / 'filter_cache').glob('lsf_probe_*.json')).read_text())
+    assert meta['options']['condition'] == 'null' and meta['ole_curve'] and min(map(int, meta['ole_curve'])) == 1
+
+
+def test_entropy_protocol_is_unconditional_and_retrains_from_scratch(tmp_path, monkeypatch):
+    import scollapse.loop as loop
+    made = []
+    real_make = loop.make_unet
+    monkeypatch.setattr(loop, 'make_unet', lambda *a, **kw: made.append(kw.get('seed')) or real_make(*a, **kw))
+    cfg = tiny(tmp_path, tmp_path / 'cache', protocol='entropy', paradigm='replace', filter='greedy', generations=2)
+    df = run_loop(cfg)
+    assert len(made) == 3                          # generation 0, then a new UNet for each of generations 1 and 2
+    assert df.class_accuracy.isna().all() and df.fid.notna().all()
+    with np.load(gen_dir(tmp_path / 'run', 1) / 'samples.npz') as z: assert (z['labels'] == -1).all()
+    unet, _, _ = load_checkpoint(gen_dir(tmp_path / 'run', 1) / 'model.pt')
+    assert unet.config.num_class_embeds is None
