@@ -114,7 +114,7 @@ def extract_latents(unet: torch.nn.Module,      # class-conditional diffusers `U
                     tt = torch.full((len(idx),), s, dtype=torch.long, device=dev)
                     xt = scheduler.add_noise(x0, eps, tt).to(dtype)
                     feats.clear()
-                    try: unet(xt, tt, class_labels=y)
+                    try: unet(xt, tt, class_labels=y if n_emb is not None else None)   # None: an unconditional UNet
                     except _BottleneckReached: pass
                     out[s].append(_pool(feats[-1].float(), pooling).cpu().numpy())
     finally:

@@ -173,3 +173,16 @@ def test_a_literature_selector_runs_in_the_loop(tmp_path, cache_dir):
     assert row.n_train == 40 and 0 < row.dispersion_ratio
     comp = pd.read_csv(tmp_path / 'run' / 'composition.csv')
     assert comp[comp.generation == 1]['count'].sum() == 40
+
+
+@pytest.mark.parametrize('name,options,msg', [
+    ('knn_density', {'k': 0}, 'k=0 must be an integer >= 1'),
+    ('centre_matching', {'centres': 2.0}, r'centres=2.0 must be in \(0, 1\]'),
+    ('kmeans_centres', {'features': 'classifier'}, 'the referee is not a player'),
+])
+def test_bad_option_values_are_refused_when_the_loop_resolves(tmp_path, name, options, msg):
+    """A plug-in's declared value check runs in resolve_config: nothing is trained or written."""
+    cfg = LoopConfig(filter=name, filter_options=options, out_dir=str(tmp_path / 'run'), cache_dir=str(tmp_path / 'cache'))
+    with pytest.raises(ValueError, match=msg):
+        run_loop(cfg)
+    assert not (tmp_path / 'run').exists() and not (tmp_path / 'cache').exists()
