@@ -76,9 +76,9 @@ def test_lsf_entropy_selects_confident_and_diverse(tmp_path, cache_dir):
     idx = select('lsf_entropy', pool, 40, ctx)
     conf = lsf_confidence(pool, ctx)
     assert conf[idx].min() >= np.sort(conf)[-60]                      # stage 1: only the 60 most confident
-    ctx.options = {**opts, 'keep_factor': 1.0}                        # keep_factor 1 is plain LSF
+    ctx.options = {**ctx.options, 'keep_factor': 1.0}                 # keep_factor 1 is plain LSF
     assert set(select('lsf_entropy', pool, 40, ctx)) == set(select('lsf', pool, 40, ctx))
-    ctx.options = {**opts, 'keep_factor': 2.0}                        # keep everything: plain greedy selection
+    ctx.options = {**ctx.options, 'keep_factor': 2.0}                 # keep everything: plain greedy selection
     assert set(select('lsf_entropy', pool, 40, ctx)) == set(select('greedy', pool, 40, ctx))
 
 

@@ -85,7 +85,7 @@ def test_lsf_prefers_real_images_over_noise(tmp_path, cache_dir):
     noise = rng.integers(0, 256, real_x.shape, dtype=np.uint8)
     p = Pool(np.concatenate([real_x, noise]), np.concatenate([real_y, real_y]),
              np.concatenate([np.full(100, -1), np.full(100, 0)]))
-    conf = lsf_confidence(p, ctx, {'t': 100})
+    conf = lsf_confidence(p, ctx, {**ctx.options, 't': 100})   # the protocol's condition ('zero' under common)
     assert conf[:100].mean() > conf[100:].mean() + 0.1
     keep = select('lsf', p, 100, ctx)
     assert (keep < 100).mean() > 0.8                                # mostly the real digits are kept
