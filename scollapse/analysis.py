@@ -210,7 +210,7 @@ def selection_picks(out_dir, generation: int, filters=('random', 'greedy', 'thre
                     seed: int = 0) -> tuple[dict, pd.DataFrame]:
     """{filter: indices} chosen by each filter from model `generation`'s samples of a run, and a table of each pick's
     KL entropy and generalisation score (vs the real training set) in the pixel and encoder spaces."""
-    from scollapse.filters import Pool, FilterContext, select, resolved_filter_options
+    from scollapse.filters import Pool, FilterContext, select
     from scollapse.loop import LoopConfig, encoder_path
     from scollapse.encoder import load_encoder, encoder_features
     from scollapse.entropy import kl_entropy, generalization_score, pixel_features
@@ -223,7 +223,7 @@ def selection_picks(out_dir, generation: int, filters=('random', 'greedy', 'thre
     for name in filters:
         lc = LoopConfig(**{**loop, 'filter': name, 'filter_options': {}})
         ctx = FilterContext(generation=generation + 1, seed=seed, real_images=rx, real_labels=ry, encoder=lambda: enc,
-                            options=resolved_filter_options(name, lc.filter_settings()) | lc.filter_settings())
+                            options=lc.filter_settings())   # as the loop's filter_context gives a built-in
         picks[name] = select(name, Pool(x, y, np.full(len(y), generation)), n or loop['n_train'], ctx)
         rows.append({'filter': name, **{f'{k}_{s}': v for s, f in space.items() for k, v in
                                         (('entropy', kl_entropy(f(x[picks[name]]), k=1, on_duplicates='drop')),

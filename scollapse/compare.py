@@ -17,11 +17,11 @@ from .checks import unknown_name, check_keys
 from .data import get_spec
 
 # %% auto #0
-__all__ = ['METHODS', 'PROTOCOL_METHODS', 'PROTOCOL_PAPERS', 'LOWER_IS_BETTER', 'OLE_T_GRID', 'GEN0_VARIANTS', 'RESULT_FILES',
-           'cell_config', 'cell_finished', 'run_matrix', 'collect', 'summary', 'paper_table', 'plot_curves',
-           'images_stored', 'cost_ledger', 'ledger_totals', 'plot_ledger', 'plot_last_grids', 'ole_cached',
-           'claims_scoreboard', 'real_share', 'before_after', 'gen0_study', 'export_results', 'collect_results',
-           'plot_headline', 'save_figure', 'plot_result_grids']
+__all__ = ['METHODS', 'LITERATURE_METHODS', 'PROTOCOL_METHODS', 'PROTOCOL_PAPERS', 'LOWER_IS_BETTER', 'OLE_T_GRID',
+           'GEN0_VARIANTS', 'RESULT_FILES', 'cell_config', 'cell_finished', 'run_matrix', 'collect', 'summary',
+           'paper_table', 'plot_curves', 'images_stored', 'cost_ledger', 'ledger_totals', 'plot_ledger',
+           'plot_last_grids', 'ole_cached', 'claims_scoreboard', 'real_share', 'before_after', 'gen0_study',
+           'export_results', 'collect_results', 'plot_headline', 'save_figure', 'plot_result_grids']
 
 # %% ../nbs/13_compare.ipynb #97dba8c6
 METHODS = {
@@ -50,10 +50,11 @@ METHODS = {
     'ACU-kNN-density': dict(paradigm='accumulate_subsample', filter='knn_density'),
 }
 
+LITERATURE_METHODS = ('ACU-kmeans', 'ACU-centre-match', 'ACU-moments', 'ACU-kNN-density')   # scollapse.literature
+
 PROTOCOL_METHODS = {  # each protocol's methods (compare.ipynb's default list); 'common' is the cross-paper matrix
     'common': ['SYN', 'SYN-ADD', 'ACU', 'ACUR', 'ACUR-SIMS', 'ACUR-SC', 'ACU-LSF', 'SYN-LSF', 'ACU-greedy', 'ACU-TDF',
-               'ACU-LSF+entropy', 'ACU-greedy-pix', 'ACU-TDF-pix', 'ACU-LSF+entropy-pix',
-               'ACU-kmeans', 'ACU-centre-match', 'ACU-moments', 'ACU-kNN-density'],   # the literature's selectors
+               'ACU-LSF+entropy', 'ACU-greedy-pix', 'ACU-TDF-pix', 'ACU-LSF+entropy-pix', *LITERATURE_METHODS],
     'lsf': ['SYN', 'SYN-ADD', 'ACU', 'ACUR', 'ACU-LSF', 'SYN-LSF', 'ACUR-SIMS', 'ACUR-SC'],
     'entropy': ['SYN', 'SYN-greedy', 'SYN-TDF', 'ACUR', 'ACU-greedy', 'ACU-TDF'],
 }
@@ -219,6 +220,15 @@ def plot_ledger(ledger: pd.DataFrame, totals: pd.DataFrame):
     return fig
 
 # %% ../nbs/13_compare.ipynb #942d5dc1
+def _grids_figure(found, ncols: int = 4):
+    """Side-by-side images from [(method, generation, png path)]."""
+    nrows = max(1, int(np.ceil(len(found) / ncols)))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.8 * ncols, 2.9 * nrows), squeeze=False)
+    for ax in axes.flat: ax.axis('off')
+    for ax, (m, g, p) in zip(axes.flat, found): ax.imshow(plt.imread(p)); ax.set_title(f'{m}, gen {g}', fontsize=9)
+    fig.tight_layout()
+    return fig
+
 def plot_last_grids(methods, seed: int = 0, dataset: str = 'digits', preset: str = 'cpu', root='runs/compare',
                     overrides: dict | None = None, ncols: int = 4):
     """The last recorded generation's sample grid of each method (one seed), side by side."""
@@ -227,12 +237,7 @@ def plot_last_grids(methods, seed: int = 0, dataset: str = 'digits', preset: str
         out = Path(cell_config(m, seed, dataset, preset, root, overrides).out_dir)
         gens = sorted(int(p.parent.name[4:]) for p in out.glob('gen_*/grid.png'))
         if gens: found.append((m, gens[-1], out / f'gen_{gens[-1]:02d}' / 'grid.png'))
-    nrows = max(1, int(np.ceil(len(found) / ncols)))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2.8 * ncols, 2.9 * nrows), squeeze=False)
-    for ax in axes.flat: ax.axis('off')
-    for ax, (m, g, p) in zip(axes.flat, found): ax.imshow(plt.imread(p)); ax.set_title(f'{m}, gen {g}', fontsize=9)
-    fig.tight_layout()
-    return fig
+    return _grids_figure(found, ncols)
 
 # %% ../nbs/13_compare.ipynb #1ecb4353
 OLE_T_GRID = (1, 5, 10, 25, 50, 100, 200, 300, 500, 700, 900)   # reaches small t: an edge minimum means a short grid
@@ -312,9 +317,9 @@ def claims_scoreboard(df: pd.DataFrame, ole: dict | None = None, papers=None) ->
         ('greedy (pixel space) beats random: FID(ACUR) − FID(ACU-greedy-pix) > 0', 'entropy', +1, 0.0, _gap(df, 'ACUR', 'ACU-greedy-pix', 'fid')),
         ('TDF (pixel space) beats random: FID(ACUR) − FID(ACU-TDF-pix) > 0', 'entropy', +1, 0.0, _gap(df, 'ACUR', 'ACU-TDF-pix', 'fid')),
         *[(f'{m} beats ACUR on FID: FID(ACUR) − FID({m}) > 0', 'literature', +1, 0.0, _gap(df, 'ACUR', m, 'fid'))
-          for m in ('ACU-kmeans', 'ACU-centre-match', 'ACU-moments', 'ACU-kNN-density')],
+          for m in LITERATURE_METHODS],
         *[(f'{m} beats ACUR on recall: R({m}) − R(ACUR) > 0', 'literature', +1, 0.0, _gap(df, m, 'ACUR', 'recall'))
-          for m in ('ACU-kmeans', 'ACU-centre-match', 'ACU-moments', 'ACU-kNN-density')],
+          for m in LITERATURE_METHODS],
         ('ours: LSF+entropy beats ACUR on FID', 'ours', +1, 0.0, _gap(df, 'ACUR', 'ACU-LSF+entropy', 'fid')),
         ('ours: LSF+entropy has higher recall than LSF', 'ours', +1, 0.0, _gap(df, 'ACU-LSF+entropy', 'ACU-LSF', 'recall')),
         ('ours: LSF+entropy has lower FID than LSF', 'ours', +1, 0.0, _gap(df, 'ACU-LSF', 'ACU-LSF+entropy', 'fid')),
@@ -456,15 +461,6 @@ def save_figure(fig, path, dpi: int = 120) -> Path:
     with atomic_write(path) as tmp:
         fig.savefig(tmp, format='png', dpi=dpi, bbox_inches='tight', metadata={'Software': None})
     return path
-
-def _grids_figure(found, ncols: int = 4):
-    """Side-by-side images from [(method, generation, png path)]."""
-    nrows = max(1, int(np.ceil(len(found) / ncols)))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2.8 * ncols, 2.9 * nrows), squeeze=False)
-    for ax in axes.flat: ax.axis('off')
-    for ax, (m, g, p) in zip(axes.flat, found): ax.imshow(plt.imread(p)); ax.set_title(f'{m}, gen {g}', fontsize=9)
-    fig.tight_layout()
-    return fig
 
 def plot_result_grids(folder, methods=None, seed: int = 0, ncols: int = 4):
     """`plot_last_grids` from a results folder: each method's exported last-generation grid.png (one seed)."""

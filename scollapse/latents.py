@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .ddpm import to_model
+from .ddpm import to_model, null_class_of
 
 # %% ../nbs/03_latents.ipynb #e969f016
 POOLINGS = ('flatten', 'mean', 'max')
@@ -135,7 +135,7 @@ def embedding_labels(unet, labels: np.ndarray, condition: str = 'null') -> np.nd
     if condition not in CONDITIONS: raise ValueError(f"condition={condition!r}: choose one of {list(CONDITIONS)}")
     if condition == 'label': return labels
     if condition == 'zero': return np.zeros_like(labels)
-    null = unet.config.get('null_class')
+    null = null_class_of(unet)
     if null is None:
         raise ValueError("condition='null': this generation-0 model has no null class: train it with "
                          "label_dropout > 0 (protocol='lsf'), or embed with condition='zero' or 'label'")
