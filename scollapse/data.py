@@ -16,7 +16,7 @@ __all__ = ['FASHION_DEB_DIR', 'POOL_SEED', 'MIN_JUDGE_PER_CLASS', 'DatasetNotFou
            'load_digits_arrays', 'fashion_missing_message', 'load_fashion_mnist_arrays', 'load_mnist_arrays',
            'load_cifar10_arrays', 'celeba_class', 'load_celeba_arrays', 'dataset_specs', 'get_spec', 'load_dataset',
            'RealSplits', 'balanced_counts', 'take_per_class', 'fixed_pools', 'check_split_sizes', 'real_splits',
-           'image_grid', 'class_rows']
+           'gen0_indices', 'image_grid', 'class_rows']
 
 # %% ../nbs/00_data.ipynb #9700a527
 class DatasetNotFoundError(FileNotFoundError):
@@ -194,7 +194,9 @@ class RealSplits:
     ref_x: np.ndarray; ref_y: np.ndarray
     fresh_x: np.ndarray; fresh_y: np.ndarray
     judge_x: np.ndarray; judge_y: np.ndarray
-    index: dict   # 'train' / 'ref' / 'fresh' / 'judge' -> sorted indices into the dataset
+    index: dict   # 'train' / 'ref' / 'fresh' / 'judge' / 'gen0' -> sorted indices into the dataset
+    gen0_x: np.ndarray | None = None   # generation 0's real images: the training set, or a superset of it (n_gen0)
+    gen0_y: np.ndarray | None = None
 
 def balanced_counts(n: int, n_classes: int) -> np.ndarray:
     """Per-class counts summing to n: n//C each, the remainder given to the first classes."""
@@ -220,7 +222,7 @@ def fixed_pools(labels: np.ndarray, spec: DatasetSpec) -> dict[str, np.ndarray]:
     judge = take_per_class(rest, labels, [spec.judge_per_class] * C, rng)
     return {'judge': judge, 'ref': ref, 'train': np.setdiff1d(rest, judge)}
 
-def check_split_sizes(labels: np.ndarray, spec: DatasetSpec, n_train: int, n_ref: int) -> None:
+def check_split_sizes(labels: np.ndarray, spec: DatasetSpec, n_train: int, n_ref: int, n_gen0: int | None = None) -> None:
     """Raise a ValueError if balanced train + reference sets of these sizes cannot be drawn from the pools."""
     C = spec.n_classes
     if n_train < C: raise ValueError(f"n_train={n_train} must be at least the number of classes ({C})")
@@ -230,7 +232,7 @@ def check_split_sizes(labels: np.ndarray, spec: DatasetSpec, n_train: int, n_ref
                          f"has {int(judge.min())} images, the judge needs {max(spec.judge_per_class, MIN_JUDGE_PER_CLASS)}")
     if n_ref < 2: raise ValueError(f"n_ref={n_ref} must be at least 2")
     pools = fixed_pools(labels, spec)
-    for name, n, pool in (('n_train', n_train, 'train'), ('n_ref', n_ref, 'ref')):
+    for name, n, pool in (('n_train', n_train, 'train'), ('n_ref', n_ref, 'ref'), ('n_gen0', n_gen0 or 0, 'train')):
         have, need = np.bincount(labels[pools[pool]], minlength=C), balanced_counts(n, C)
         if (need > have).any():
             c = int(np.argmax(need - have))
@@ -241,16 +243,28 @@ def check_split_sizes(labels: np.ndarray, spec: DatasetSpec, n_train: int, n_ref
 
 # %% ../nbs/00_data.ipynb #40532f70
 def real_splits(images: np.ndarray, labels: np.ndarray, spec: DatasetSpec, n_train: int, n_ref: int,
-                seed: int = 0) -> RealSplits:
-    """The fixed judge split, plus seeded class-balanced training (train pool) and reference (ref pool) sets; the
-    rest of the train pool is the fresh data."""
-    check_split_sizes(labels, spec, n_train, n_ref)
+                seed: int = 0, n_gen0: int | None = None) -> RealSplits:
+    """The fixed judge split, plus seeded class-balanced training (train pool) and reference (ref pool) sets, and
+    generation 0's real images (n_gen0 >= n_train: a superset of the training set; None: the training set itself);
+    the rest of the train pool is the fresh data."""
+    check_split_sizes(labels, spec, n_train, n_ref, n_gen0)
     pools, rng, C = fixed_pools(labels, spec), np.random.default_rng(seed), spec.n_classes
     tr = take_per_class(pools['train'], labels, balanced_counts(n_train, C), rng)
     rf = take_per_class(pools['ref'], labels, balanced_counts(n_ref, C), rng)
-    index = {'train': tr, 'ref': rf, 'fresh': np.setdiff1d(pools['train'], tr), 'judge': pools['judge']}
+    g0 = gen0_indices(pools['train'], labels, tr, C, seed, n_gen0)
+    index = {'train': tr, 'ref': rf, 'fresh': np.setdiff1d(pools['train'], g0), 'judge': pools['judge'], 'gen0': g0}
     pick = [a for k in ('train', 'ref', 'fresh', 'judge') for a in (images[index[k]], labels[index[k]])]
-    return RealSplits(*pick, index=index)
+    return RealSplits(*pick, index=index, gen0_x=images[g0], gen0_y=labels[g0])
+
+def gen0_indices(pool: np.ndarray, labels: np.ndarray, train: np.ndarray, n_classes: int, seed: int,
+                 n_gen0: int | None) -> np.ndarray:
+    """Generation 0's real images: the training set, or n_gen0 drawn as the training set was (same seed, same
+    per-class permutations, so the training set is its first part)."""
+    if n_gen0 is None or n_gen0 == len(train): return train
+    if n_gen0 < len(train): raise ValueError(f"n_gen0={n_gen0} must be >= n_train={len(train)}")
+    g0 = take_per_class(pool, labels, balanced_counts(n_gen0, n_classes), np.random.default_rng(seed))
+    assert np.isin(train, g0).all(), 'the training set must lie inside generation 0\'s images'
+    return g0
 
 
 # %% ../nbs/00_data.ipynb #effdc731

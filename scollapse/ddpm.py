@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from .cache import atomic_write
 
 # %% auto #0
-__all__ = ['SAMPLERS', 'PRESETS', 'PAPER_UNETS', 'MIXED_PRECISION', 'ModelConfig', 'model_preset', 'check_model_config',
+__all__ = ['SAMPLERS', 'PRESETS', 'CPU_28', 'PAPER_UNETS', 'MIXED_PRECISION', 'ModelConfig', 'model_preset', 'check_model_config',
            'to_model', 'to_uint8', 'torch_threads', 'make_unet', 'n_classes_of', 'null_class_of', 'class_input',
            'make_scheduler', 'n_params', 'Runtime', 'rank_share', 'train_ddpm', 'fit_kwargs', 'balanced_labels',
            'make_sampler', 'guided_eps', 'sample_ddpm', 'CheckpointError', 'atomic_save', 'save_checkpoint',
@@ -58,6 +58,10 @@ class ModelConfig:
 SAMPLERS = ('ddim', 'ddpm')
 PRESETS = ('smoke', 'cpu', 'paper')
 _D, _A, _U, _AU = 'DownBlock2D', 'AttnDownBlock2D', 'UpBlock2D', 'AttnUpBlock2D'
+CPU_28 = dict(  # the 28x28 `cpu` recipe (Fashion-MNIST, MNIST): measured in nbs/benchmark.ipynb "A healthy generation 0"
+    block_out_channels=(16, 32, 64), down_block_types=(_D, _D, _A), up_block_types=(_AU, _U, _U), norm_num_groups=8,
+    lr=2e-3, batch_size=128, warmup_steps=200, ema_decay=0.999, label_dropout=0.1,   # a null class: guidance is possible
+    epochs_gen0=40, epochs_per_generation=5, sampling_steps=20, sample_batch_size=250)  # on 10,000 real images (n_gen0)
 PAPER_UNETS = {  # image side -> (widths, down blocks, up blocks) of the `paper` preset; attention at 14x14 / 16x16
     28: ((128, 256, 320), (_D, _A, _D), (_U, _AU, _U)),                          # MNIST, Fashion-MNIST: 32.3M
     32: ((128, 256, 256, 256), (_D, _A, _D, _D), (_U, _U, _AU, _U)),             # CIFAR-10 (DDPM's layout): 35.8M
@@ -75,6 +79,7 @@ def model_preset(shape: tuple, preset: str = 'cpu') -> ModelConfig:
                        epochs_per_generation=1, sampling_steps=5, warmup_steps=5)
     if preset == 'cpu':
         if H <= 8: return base
+        if H == 28: return replace(base, **CPU_28)
         # 28x28 / 32x32 on a CPU: three levels, attention at the lowest resolution only
         return replace(base, block_out_channels=(32, 64, 64),
                        down_block_types=('DownBlock2D', 'DownBlock2D', 'AttnDownBlock2D'),
@@ -218,6 +223,7 @@ def train_ddpm(unet: UNet2DModel, scheduler: DDPMScheduler, images: np.ndarray, 
                desc: str = 'train', runtime: Runtime | None = None,
                label_dropout: float = 0.0,   # p of replacing a label by the UNet's null class (classifier-free guidance)
                ema_decay: float = 0.0,       # > 0: keep an EMA of the weights and leave it in `unet` at the end
+               on_epoch=None,                # on_epoch(epoch, unet) after each epoch (1-based), EMA weights in place, eval mode
                ) -> list[float]:
     """Train `unet` in place on uint8 images with the ε-prediction MSE loss; returns the per-step losses."""
     if len(images) != len(labels): raise ValueError(f"{len(images)} images but {len(labels)} labels")
@@ -238,7 +244,7 @@ def train_ddpm(unet: UNet2DModel, scheduler: DDPMScheduler, images: np.ndarray, 
     ema = EMAModel(unet.parameters(), decay=ema_decay) if ema_decay > 0 else None
     losses = []
     bar = tqdm(total=steps_per_epoch * epochs, desc=desc, disable=not (progress and rt.is_main), leave=False)
-    for _ in range(epochs):
+    for epoch in range(epochs):
         perm = torch.randperm(len(x_all), generator=g)
         for i in range(steps_per_epoch):
             idx = perm[i * batch_size:(i + 1) * batch_size]   # the global batch; all processes draw the same noise
@@ -264,10 +270,22 @@ def train_ddpm(unet: UNet2DModel, scheduler: DDPMScheduler, images: np.ndarray, 
             if rt.world > 1: step_loss = rt.accelerator.reduce(step_loss, 'sum') / rt.world
             losses.append(step_loss.item()); bar.update(1)
         bar.set_postfix(loss=f"{np.mean(losses[-steps_per_epoch:]):.4f}")
+        if on_epoch is not None: _call_on_epoch(on_epoch, epoch + 1, unet, ema)
     bar.close()
     if ema is not None: ema.copy_to(unet.parameters())   # the EMA weights are what is sampled, saved and fine-tuned
     unet.eval()
     return losses
+
+def _call_on_epoch(fn, epoch: int, unet: UNet2DModel, ema) -> None:
+    """Call fn(epoch, unet) with the EMA weights swapped in (if any) and the UNet in eval mode, then restore both."""
+    if ema is not None:
+        ema.store(unet.parameters())
+        ema.copy_to(unet.parameters())
+    unet.eval()
+    with torch.random.fork_rng(devices=[]):   # whatever fn draws leaves the global RNG as it was
+        fn(epoch, unet)
+    if ema is not None: ema.restore(unet.parameters())
+    unet.train()
 
 def fit_kwargs(cfg: ModelConfig, from_scratch: bool) -> dict:
     """train_ddpm's keyword arguments for a model trained from scratch (generation 0) or fine-tuned."""

@@ -25,17 +25,17 @@ from .cache import atomic_write, atomic_write_text, atomic_savez, lock_for
 from .baselines import fit_class_centres, self_correct, fit_sims_aux
 
 # %% auto #0
-__all__ = ['PARADIGMS', 'SIZE_PRESETS', 'LSF_PAPER_T_GRID', 'PROTOCOLS', 'LABEL_FILTERS', 'MIN_ENCODER_IMAGES', 'SPLITS_VERSION',
-           'ROW_METRICS', 'SELECTION_SPACES', 'LoopConfig', 'check_field_types', 'check_device',
-           'check_feature_extractor', 'default_filter', 'check_names', 'check_paradigm_filter', 'check_ranges',
-           'run_name', 'uses_encoder', 'check_sizes', 'check_writable', 'resolve_config', 'stage_seed', 'n_fresh',
-           'n_candidates', 'n_draw', 'ConfigMismatchError', 'atomic_csv', 'config_record', 'check_or_write_config',
-           'gen_dir', 'is_done', 'load_samples', 'model_key', 'gen0_path', 'classifier_path', 'encoder_path',
-           'cache_lock', 'train_gen0', 'ensure_gen0', 'RunData', 'real_pool', 'synthetic_pool', 'fresh_real',
-           'filter_context', 'training_set', 'composition', 'fmt_seconds', 'live_bars', 'Progress',
-           'memorization_metrics', 'run_generation', 'record_generation', 'read_rows', 'metrics_frame', 'read_table',
-           'write_tables', 'make_runtime', 'say', 'judge_epochs', 'shared_artefacts', 'prepare', 'run_loop',
-           'parse_overrides', 'fields_help', 'loop_config', 'cli_parser', 'main']
+__all__ = ['PARADIGMS', 'SIZE_PRESETS', 'GEN0_IMAGES', 'LSF_PAPER_T_GRID', 'PROTOCOLS', 'LABEL_FILTERS', 'MIN_ENCODER_IMAGES',
+           'SPLITS_VERSION', 'SAMPLING_FIELDS', 'ROW_METRICS', 'SELECTION_SPACES', 'LoopConfig', 'check_field_types',
+           'check_device', 'check_feature_extractor', 'default_filter', 'check_names', 'check_paradigm_filter',
+           'check_ranges', 'run_name', 'uses_encoder', 'check_sizes', 'check_writable', 'default_n_gen0',
+           'resolve_config', 'stage_seed', 'n_fresh', 'n_candidates', 'n_draw', 'ConfigMismatchError', 'atomic_csv',
+           'config_record', 'check_or_write_config', 'gen_dir', 'is_done', 'load_samples', 'model_key', 'gen0_key',
+           'gen0_path', 'classifier_path', 'encoder_path', 'cache_lock', 'train_gen0', 'ensure_gen0', 'RunData',
+           'real_pool', 'synthetic_pool', 'fresh_real', 'filter_context', 'training_set', 'composition', 'fmt_seconds',
+           'live_bars', 'Progress', 'memorization_metrics', 'run_generation', 'record_generation', 'read_rows',
+           'metrics_frame', 'read_table', 'write_tables', 'make_runtime', 'say', 'judge_epochs', 'shared_artefacts',
+           'prepare', 'run_loop', 'parse_overrides', 'fields_help', 'loop_config', 'cli_parser', 'main']
 
 # %% ../nbs/09_loop.ipynb #323fe1c5
 PARADIGMS = ('replace', 'replace_fresh', 'accumulate', 'accumulate_subsample')
@@ -44,13 +44,15 @@ SIZE_PRESETS = {  # n_train, n_ref, n_eval, generations
     'cpu': dict(n_train=500, n_ref=500, n_eval=500, generations=5),
     'paper': dict(n_train=10000, n_ref=10000, n_eval=10000, generations=5),
 }
+GEN0_IMAGES = {('cpu', 28): 10000}   # (preset, image side) -> real images of generation 0 where N alone trains no healthy
+                                     # model (28x28 at cpu size: nbs/benchmark.ipynb, "A healthy generation 0")
 
 LSF_PAPER_T_GRID = (1, 5, 10, 20, 50, 100, 200, 300, 400, 500, 600, 700, 800, 900)   # reaches small t
 PROTOCOLS = {  # each paper's own setting over the size preset: ModelConfig fields, and filter-option defaults per filter
     'common': dict(model={}, filters={'lsf': {'condition': 'zero'}, 'lsf_entropy': {'condition': 'zero'}}),
     'lsf': dict(model=dict(label_dropout=0.1, ema_decay=0.999),
                 filters={'lsf': {'t_grid': LSF_PAPER_T_GRID}, 'lsf_entropy': {'t_grid': LSF_PAPER_T_GRID}}),
-    'entropy': dict(model=dict(conditional=False, from_scratch=True),
+    'entropy': dict(model=dict(conditional=False, from_scratch=True, label_dropout=0.0),   # no classes, so no null class
                     filters={'threshold_decay': {'decay_every_pass': True}}),
 }
 LABEL_FILTERS = ('lsf', 'lsf_entropy')   # filters that read each sample's class label (not for an unconditional model)
@@ -72,6 +74,7 @@ class LoopConfig:
     n_train: int | None = None         # N, the fixed training budget (= size of the real training set; None: preset)
     n_ref: int | None = None           # held-out real reference set for the metrics (None: preset)
     n_eval: int | None = None          # samples per generation used for the metrics (None: preset)
+    n_gen0: int | None = None          # real images generation 0 trains on, a superset of the N (None: N, or GEN0_IMAGES)
     seed: int = 0                      # seeds the data split, generation 0 and every stage of every generation
     preset: str = 'cpu'                # 'smoke' | 'cpu' | 'paper': model size and default sizes
     protocol: str = 'common'           # 'common' (one model for every method) | 'lsf' | 'entropy': each paper's own setting
@@ -175,6 +178,9 @@ def check_ranges(cfg: LoopConfig) -> None:
     """Refuse numbers outside their range (after the preset filled the sizes)."""
     for name in ('generations', 'n_train', 'n_ref'):
         if getattr(cfg, name) < 1: raise ValueError(f"{name}={getattr(cfg, name)} must be an integer >= 1")
+    if cfg.n_gen0 is not None and cfg.n_gen0 < cfg.n_train:
+        raise ValueError(f"n_gen0={cfg.n_gen0} must be >= n_train={cfg.n_train}: generation 0's real images include "
+                         "the N real training images (None: generation 0 trains on the N)")
     if cfg.n_eval < 2: raise ValueError(f"n_eval={cfg.n_eval} must be >= 2")
     if cfg.seed < 0: raise ValueError(f"seed={cfg.seed} must be >= 0")
     if not 0 <= cfg.fresh_fraction < 1: raise ValueError(f"fresh_fraction (λ)={cfg.fresh_fraction} must be in [0, 1)")
@@ -187,7 +193,7 @@ def check_ranges(cfg: LoopConfig) -> None:
 def run_name(cfg: LoopConfig) -> str:
     """The folder name of a resolved run: dataset, method, preset, N (if not the preset's) and seed, plus a short hash
     of every other field that differs from its default, so two different runs never share a folder."""
-    base = {**asdict(LoopConfig()), **SIZE_PRESETS[cfg.preset]}
+    base = {**asdict(LoopConfig()), **SIZE_PRESETS[cfg.preset], 'n_gen0': default_n_gen0(cfg)}
     named = {'dataset', 'protocol', 'paradigm', 'filter', 'preset', 'seed', 'n_train', 'sims_weight', 'self_correction_k'}
     rest = {k: v for k, v in asdict(cfg).items() if k not in named | set(_RESUME_FREE) and v != base[k]}
     proto = '' if cfg.protocol == 'common' else f'{cfg.protocol}-'
@@ -205,7 +211,7 @@ def check_sizes(cfg: LoopConfig, labels: np.ndarray) -> None:
     """Check N, the reference set and the fresh-data needs against the dataset's class counts."""
     spec = get_spec(cfg.dataset)
     n_classes = spec.n_classes
-    check_split_sizes(labels, spec, cfg.n_train, cfg.n_ref)
+    check_split_sizes(labels, spec, cfg.n_train, cfg.n_ref, cfg.n_gen0)
     if cfg.paradigm == 'replace_fresh' and n_fresh(cfg) == 0:
         raise ValueError(f"fresh_fraction={cfg.fresh_fraction} of n_train={cfg.n_train} rounds to 0 fresh images")
     n_pool = len(fixed_pools(labels, spec)['train'])
@@ -228,12 +234,18 @@ def check_writable(folder: Path, name: str = 'out_dir') -> None:
 
 
 # %% ../nbs/09_loop.ipynb #81a7b2d1
+def default_n_gen0(cfg: LoopConfig) -> int | None:
+    """Generation 0's real images by default: GEN0_IMAGES for the preset and image side if above N, else None (= N)."""
+    n = GEN0_IMAGES.get((cfg.preset, get_spec(cfg.dataset).shape[1]))
+    return n if n is not None and cfg.n_train is not None and n > cfg.n_train else None
+
 def resolve_config(cfg: LoopConfig) -> LoopConfig:
     """Fill preset sizes, the default filter and the default run folder, and validate every field; raises ValueError
     before any compute."""
     check_field_types(cfg)
     check_names(cfg)
     cfg = replace(cfg, **{k: v for k, v in SIZE_PRESETS[cfg.preset].items() if getattr(cfg, k) is None})
+    if cfg.n_gen0 is None: cfg = replace(cfg, n_gen0=default_n_gen0(cfg))
     if cfg.filter == 'auto': cfg = replace(cfg, filter=default_filter(cfg.paradigm))
     check_paradigm_filter(cfg)
     check_ranges(cfg)
@@ -321,10 +333,19 @@ def model_key(mc: ModelConfig) -> dict:
     base = ModelConfig()
     return {k: v for k, v in asdict(mc).items() if k not in _LATER_MODEL_FIELDS or v != getattr(base, k)}
 
+SAMPLING_FIELDS = ('sampler', 'sampling_steps', 'eta', 'sample_batch_size', 'guidance_scale')
+_LATER_GEN_FIELDS = ('epochs_per_generation', 'finetune_lr', 'from_scratch')   # shape generations >= 1 only
+
+def gen0_key(mc: ModelConfig) -> dict:
+    """The model fields that shape generation 0's weights: sampling and later-generation fields do not, so a
+    sampler chosen after training reuses the cached model."""
+    return {k: v for k, v in model_key(mc).items() if k not in SAMPLING_FIELDS + _LATER_GEN_FIELDS}
+
 def gen0_path(cfg: LoopConfig) -> Path:
-    """Cache path of the generation-0 model of this (dataset, N, n_ref, seed, preset, model config)."""
-    mc, mp = model_key(cfg.model_config()), ('' if cfg.mixed_precision == 'no' else f'-{cfg.mixed_precision}')
-    return Path(cfg.cache_dir) / 'gen0' / f"{cfg.dataset}-n{cfg.n_train}-s{cfg.seed}-{cfg.preset}-{_key(mc, cfg.n_ref, SPLITS_VERSION)}{mp}.pt"
+    """Cache path of the generation-0 model of this (dataset, N, generation-0 images, seed, preset, model config)."""
+    mc, mp = gen0_key(cfg.model_config()), ('' if cfg.mixed_precision == 'no' else f'-{cfg.mixed_precision}')
+    g0 = f'-g{cfg.n_gen0}' if cfg.n_gen0 else ''
+    return Path(cfg.cache_dir) / 'gen0' / f"{cfg.dataset}-n{cfg.n_train}{g0}-s{cfg.seed}-{cfg.preset}-{_key(mc, cfg.n_ref, SPLITS_VERSION)}{mp}.pt"
 
 def classifier_path(cfg: LoopConfig) -> Path:
     """Cache path of the dataset's judge: the feature classifier of the metrics, trained on the judge split only."""
@@ -339,17 +360,18 @@ def cache_lock(path: Path | None, rt: Runtime):
     processes of a run act on its broadcast answer."""
     return lock_for(path) if path is not None and rt.is_main else contextlib.nullcontext()
 
-def train_gen0(cfg: LoopConfig, train_x: np.ndarray, train_y: np.ndarray, rt: Runtime, device: str | None):
-    """Train the generation-0 model on the real training set; returns it and its checkpoint metadata."""
+def train_gen0(cfg: LoopConfig, train_x: np.ndarray, train_y: np.ndarray, rt: Runtime, device: str | None,
+               on_epoch=None):
+    """Train the generation-0 model on its real images; returns it and its checkpoint metadata."""
     mc, n_classes = cfg.model_config(), get_spec(cfg.dataset).n_classes
     unet = make_unet(mc, n_classes, seed=stage_seed(cfg.seed, 0, 'init'))
     losses = train_ddpm(unet, make_scheduler(mc), train_x, train_y, **fit_kwargs(mc, True),
                         seed=stage_seed(cfg.seed, 0, 'train'), device=device or cfg.device,
-                        progress=live_bars(cfg.progress), desc='gen 0 train', runtime=rt)
+                        progress=live_bars(cfg.progress), desc='gen 0 train', runtime=rt, on_epoch=on_epoch)
     return unet, {'final_loss': float(np.mean(losses[-20:])), 'n_train': len(train_y)}
 
 def ensure_gen0(cfg: LoopConfig, train_x: np.ndarray, train_y: np.ndarray, rt: Runtime | None = None,
-                device: str | None = None) -> tuple[Path, float]:
+                device: str | None = None, on_epoch=None) -> tuple[Path, float]:
     """Train and cache the generation-0 model if needed; returns its path and the training seconds spent. Runs racing
     on one cache (a sweep's cells of one seed) train it once: the others wait on its lock, then load it."""
     p, rt = gen0_path(cfg), rt or Runtime()
@@ -357,7 +379,7 @@ def ensure_gen0(cfg: LoopConfig, train_x: np.ndarray, train_y: np.ndarray, rt: R
     with cache_lock(p, rt):   # held by the main process across check, train and save
         if rt.broadcast(p.exists()): return p, 0.0   # every process acts on the main process's answer
         t0 = time.perf_counter()
-        unet, meta = train_gen0(cfg, train_x, train_y, rt, device)
+        unet, meta = train_gen0(cfg, train_x, train_y, rt, device, on_epoch)
         if rt.is_main: save_checkpoint(p, unet, cfg.model_config(), meta)
         rt.barrier()
     return p, time.perf_counter() - t0
@@ -535,7 +557,8 @@ def run_generation(cfg: LoopConfig, data: RunData, out: Path, g: int, log: Progr
         extra['sims_aux_params'] = n_params(aux)
     labels = balanced_labels(n_draw(cfg), data.n_classes) if mc.conditional else np.full(n_draw(cfg), -1)  # -1: none
     # generation 0's plain samples depend only on the cached gen-0 model, the seed and the count: share them too
-    shared = data.gen0.with_name(f'{data.gen0.stem}-samples{len(labels)}.npz') if g == 0 and aux is None else None
+    key = _key({k: getattr(mc, k) for k in SAMPLING_FIELDS})   # the cached model's samples depend on the sampler
+    shared = data.gen0.with_name(f'{data.gen0.stem}-samples{len(labels)}-{key}.npz') if g == 0 and aux is None else None
     rt.barrier()
     with cache_lock(shared, rt):   # runs racing on the cache: one samples, the others wait, then load its file
         if rt.broadcast(shared is not None and shared.exists()):
@@ -642,9 +665,9 @@ def shared_artefacts(cfg: LoopConfig, x, y, spec, splits, out: Path, rt: Runtime
     rt.barrier()
     return json.loads(acc_p.read_text())['ref_pool_accuracy']
 
-def prepare(cfg: LoopConfig) -> tuple[LoopConfig, RunData, Path, int]:
+def prepare(cfg: LoopConfig, on_epoch=None) -> tuple[LoopConfig, RunData, Path, int]:
     """Validate everything, check the run directory, and load or build the shared artefacts; returns the first
-    generation still to run."""
+    generation still to run. `on_epoch(epoch, unet)` watches generation 0's training, if it trains now."""
     cfg = resolve_config(cfg)
     x, y, spec = load_dataset(cfg.dataset, cfg.data_root)   # a missing dataset fails here, with how to get it
     check_sizes(cfg, y)
@@ -658,7 +681,7 @@ def prepare(cfg: LoopConfig) -> tuple[LoopConfig, RunData, Path, int]:
     start = next(g for g in range(cfg.generations + 2) if not is_done(out, g))
     if start > 0 and start <= cfg.generations:   # the model to continue from must load before any compute
         load_checkpoint(gen_dir(out, start - 1) / 'model.pt')
-    splits = real_splits(x, y, spec, cfg.n_train, cfg.n_ref, seed=cfg.seed)
+    splits = real_splits(x, y, spec, cfg.n_train, cfg.n_ref, seed=cfg.seed, n_gen0=cfg.n_gen0)
     if gen0_path(cfg).exists(): load_checkpoint(gen0_path(cfg))
     t0 = time.perf_counter()
     judge_acc = shared_artefacts(cfg, x, y, spec, splits, out, rt)
@@ -666,7 +689,7 @@ def prepare(cfg: LoopConfig) -> tuple[LoopConfig, RunData, Path, int]:
     centres = (fit_class_centres(splits.train_x, splits.train_y, spec.n_classes, cfg.self_correction_k, seed=cfg.seed)
                if cfg.self_correction_k else None)
     say(cfg, rt, f'generation-0 model: {gen0_path(cfg)}' + ('' if gen0_path(cfg).exists() else ' (training it, shared by every run of this seed)'))
-    g0, t_gen0 = ensure_gen0(cfg, splits.train_x, splits.train_y, rt, device)
+    g0, t_gen0 = ensure_gen0(cfg, splits.gen0_x, splits.gen0_y, rt, device, on_epoch)
     data = RunData(splits, spec.n_classes, g0, classifier_path(cfg), floor, centres, t_setup, t_gen0, rt, device,
                    encoder_path(cfg), judge_acc)
     return cfg, data, out, start

@@ -106,6 +106,7 @@ BAD_INPUT = {
     'n_train': (5000, {}, 'too large'),
     'n_ref': (5000, {}, 'too large'),
     'n_eval': (1, {}, 'n_eval=1 must be'),
+    'n_gen0': (20, {}, 'n_gen0=20 must be >= n_train=40'),
     'seed': (-1, {}, 'seed=-1 must be'),
     'preset': ('huge', {}, "unknown preset 'huge'"),
     'protocol': ('lfs', {}, "unknown protocol 'lfs'; did you mean 'lsf'"),
@@ -204,6 +205,26 @@ def test_generation0_samples_are_shared_and_identical_to_fresh_ones(tmp_path, ca
     run_loop(tiny(tmp_path, cache_dir, paradigm='accumulate', filter='none', out_dir=str(tmp_path / 'c'), generations=1),
              stop_after=0)
     assert np.array_equal(load_samples(tmp_path / 'a', 0)[0], load_samples(tmp_path / 'c', 0)[0])
+
+
+def test_generation0_on_more_real_images_than_n(tmp_path, cache_dir):
+    from scollapse.ddpm import load_checkpoint
+    cfg = resolve_config(tiny(tmp_path, cache_dir, n_gen0=80))
+    from scollapse.loop import run_name
+    assert '-g80-' in gen0_path(cfg).name and run_name(cfg) != run_name(resolve_config(tiny(tmp_path, cache_dir)))
+    run_loop(cfg, stop_after=0)
+    assert load_checkpoint(gen0_path(cfg))[2]['n_train'] == 80        # generation 0 saw the 80
+    rows = pd.read_csv(tmp_path / 'run' / 'metrics.csv')
+    assert rows.n_train.iloc[0] == 40                                    # the loop's real set is still N
+    with pytest.raises(ValueError, match='n_gen0=5000 is too large'):
+        run_loop(tiny(tmp_path, cache_dir, n_gen0=5000, out_dir=str(tmp_path / 'big')))
+
+
+def test_a_sampler_change_reuses_the_generation0_model(tmp_path):
+    a = resolve_config(tiny(tmp_path, tmp_path / 'c'))
+    b = resolve_config(tiny(tmp_path, tmp_path / 'c', model_overrides={**TINY['model_overrides'], 'sampling_steps': 3}))
+    c = resolve_config(tiny(tmp_path, tmp_path / 'c', model_overrides={**TINY['model_overrides'], 'lr': 1e-3}))
+    assert gen0_path(a) == gen0_path(b) and gen0_path(a) != gen0_path(c)   # sampling fields do not shape the weights
 
 
 def test_a_changed_filter_default_is_a_different_configuration(tmp_path, monkeypatch):

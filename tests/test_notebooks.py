@@ -39,6 +39,7 @@ def test_run_loop_unknown_filter_fails_before_compute(tmp_path, cache_dir):
     ('analysis_ole.ipynb', dict(preset='smoke', tgrid=[100])),
     ('analysis_entropy.ipynb', dict(preset='smoke', size=[40])),
     ('benchmark.ipynb', dict(fresh=False, filtr='lsf')),
+    ('gen0_recipe.ipynb', dict(preset='smoke', evrey=1)),
 ])
 def test_misspelt_parameter_fails_before_compute(tmp_path, name, params):
     typo = [k for k in params if k not in ('preset', 'fresh')][0]
@@ -135,6 +136,18 @@ def test_benchmark_smoke(tmp_path, cache_dir):
     assert (tmp_path / 'run' / 'metrics.csv').exists()
     html = ''.join(''.join(o['data']['text/html']) for o in outputs(nb, 'text/html'))
     assert 'channels_last' in html and 'train_speedup' in html     # the speed-knob table is embedded
+
+
+def test_gen0_recipe_smoke(tmp_path, cache_dir):
+    nb = pm.execute_notebook(str(NBS / 'gen0_recipe.ipynb'), str(tmp_path / 'out.ipynb'), cwd=str(tmp_path),
+                             parameters=dict(dataset='digits', preset='smoke', every=1, n=100, progress=False,
+                                             samplers={'default': {}, 'DDIM-2': {'sampling_steps': 2}},
+                                             cache_dir=str(tmp_path / 'cache'), out_dir=str(tmp_path / 'run')),
+                             progress_bar=False)
+    html = ''.join(''.join(o['data']['text/html']) for o in outputs(nb, 'text/html'))
+    assert 'class_accuracy/real' in html and 'DDIM-2' in html     # the curve and the sampler table are embedded
+    assert len(outputs(nb, 'image/png')) == 2                      # the curves and the sample grid
+    assert len(list((tmp_path / 'cache' / 'gen0').glob('digits-*-curve.csv'))) == 1   # the curve is kept beside the model
 
 
 def test_run_loop_exposes_every_loopconfig_field():
