@@ -58,7 +58,7 @@ class ModelConfig:
 SAMPLERS = ('ddim', 'ddpm')
 PRESETS = ('smoke', 'cpu', 'paper')
 _D, _A, _U, _AU = 'DownBlock2D', 'AttnDownBlock2D', 'UpBlock2D', 'AttnUpBlock2D'
-CPU_28 = dict(  # the 28x28 `cpu` recipe (Fashion-MNIST, MNIST): measured in nbs/benchmark.ipynb "A healthy generation 0"
+CPU_28 = dict(  # the 28x28 `cpu` recipe (Fashion-MNIST, MNIST): fixed first, then measured: nbs/gen0_recipe.ipynb
     block_out_channels=(16, 32, 64), down_block_types=(_D, _D, _A), up_block_types=(_AU, _U, _U), norm_num_groups=8,
     lr=2e-3, batch_size=128, warmup_steps=200, ema_decay=0.999, label_dropout=0.1,   # a null class: guidance is possible
     epochs_gen0=40, epochs_per_generation=5, sampling_steps=20, sample_batch_size=250)  # on 10,000 real images (n_gen0)
@@ -80,7 +80,7 @@ def model_preset(shape: tuple, preset: str = 'cpu') -> ModelConfig:
     if preset == 'cpu':
         if H <= 8: return base
         if H == 28: return replace(base, **CPU_28)
-        # 28x28 / 32x32 on a CPU: three levels, attention at the lowest resolution only
+        # 32x32 on a CPU: three levels, attention at the lowest resolution only
         return replace(base, block_out_channels=(32, 64, 64),
                        down_block_types=('DownBlock2D', 'DownBlock2D', 'AttnDownBlock2D'),
                        up_block_types=('AttnUpBlock2D', 'UpBlock2D', 'UpBlock2D'), epochs_gen0=40,

@@ -60,7 +60,8 @@ def sample_and_judge(unet, mc, n: int, ref: np.ndarray, judge: Path, n_classes: 
 
 # %% ../nbs/09a_gen0.ipynb #8b9512a0
 def gen0_curve(cfg: LoopConfig, every: int, n: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Generation-0 quality under the judge every `every` epochs of its training (trained and cached as the loop does)."""
+    """Generation-0 quality under the judge every `every` epochs of its training (trained and cached as the loop does);
+    a model trained before returns the curve recorded then (its `n` column says on how many samples)."""
     cfg = resolve_config(cfg)
     mc, C, rows, clock = cfg.model_config(), get_spec(cfg.dataset).n_classes, [], {'judge': 0.0}
     ref, _ = judge_reference(cfg, n, seed)
@@ -68,7 +69,7 @@ def gen0_curve(cfg: LoopConfig, every: int, n: int = 1000, seed: int = 0) -> pd.
         if epoch % every and epoch != mc.epochs_gen0: return
         t0 = time.perf_counter()
         r = sample_and_judge(unet, mc, n, ref, classifier_path(cfg), C, seed)
-        rows.append(dict(epoch=epoch, seconds=t0 - clock['start'] - clock['judge'], **r))
+        rows.append(dict(epoch=epoch, seconds=t0 - clock['start'] - clock['judge'], n=n, **r))
         clock['judge'] += time.perf_counter() - t0
         print(f"epoch {epoch}: FID {r['fid']:.1f}, recall {r['recall']:.3f}, class acc {r['class_accuracy']:.3f}", flush=True)
     clock['start'] = time.perf_counter()
@@ -79,7 +80,7 @@ def gen0_curve(cfg: LoopConfig, every: int, n: int = 1000, seed: int = 0) -> pd.
         atomic_csv(curve_path(cfg), curve)
     if curve_path(cfg).exists(): return pd.read_csv(curve_path(cfg))
     unet, _, _ = load_checkpoint(data.gen0)
-    return pd.DataFrame([dict(epoch=mc.epochs_gen0, minutes=np.nan, **sample_and_judge(unet, mc, n, ref, data.classifier, C, seed))])
+    return pd.DataFrame([dict(epoch=mc.epochs_gen0, minutes=np.nan, n=n, **sample_and_judge(unet, mc, n, ref, data.classifier, C, seed))])
 
 # %% ../nbs/09a_gen0.ipynb #345184c3
 def sampler_sweep(cfg: LoopConfig, variants: dict, n: int = 1000, seed: int = 0) -> pd.DataFrame:

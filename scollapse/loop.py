@@ -45,7 +45,7 @@ SIZE_PRESETS = {  # n_train, n_ref, n_eval, generations
     'paper': dict(n_train=10000, n_ref=10000, n_eval=10000, generations=5),
 }
 GEN0_IMAGES = {('cpu', 28): 10000}   # (preset, image side) -> real images of generation 0 where N alone trains no healthy
-                                     # model (28x28 at cpu size: nbs/benchmark.ipynb, "A healthy generation 0")
+                                     # model (28x28 at cpu size: chapter 09a_gen0, nbs/gen0_recipe.ipynb)
 
 LSF_PAPER_T_GRID = (1, 5, 10, 20, 50, 100, 200, 300, 400, 500, 600, 700, 800, 900)   # reaches small t
 PROTOCOLS = {  # each paper's own setting over the size preset: ModelConfig fields, and filter-option defaults per filter
