@@ -42,14 +42,18 @@ def test_four_splits_pairwise_disjoint_for_every_dataset(name, seed):
     y = load_dataset('digits')[1] if name == 'digits' else fake_labels(spec)
     x = np.zeros((len(y), 1, 1, 1), np.uint8)   # only the indices matter here
     n_train, n_ref = (500, 500) if name == 'digits' else (1000, 1000)
-    s = real_splits(x, y, spec, n_train, n_ref, seed=seed)
-    parts = {k: set(v.tolist()) for k, v in s.index.items()}
+    n_gen0 = None if name == 'digits' else 3000   # generation 0's images: a superset of the training set
+    s = real_splits(x, y, spec, n_train, n_ref, seed=seed, n_gen0=n_gen0)
+    parts = {k: set(v.tolist()) for k, v in s.index.items() if k != 'gen0'}
     for a in parts:
         for b in parts:
             assert a == b or not (parts[a] & parts[b]), (a, b)
+    gen0 = set(s.index['gen0'].tolist())
+    assert parts['train'] <= gen0 and not gen0 & (parts['fresh'] | parts['ref'] | parts['judge'])
+    assert len(gen0) == (n_gen0 or n_train)
     pools = fixed_pools(y, spec)
     assert parts['ref'] <= set(pools['ref'].tolist()) and parts['judge'] == set(pools['judge'].tolist())
-    assert parts['train'] | parts['fresh'] == set(pools['train'].tolist())
+    assert gen0 | parts['fresh'] == set(pools['train'].tolist())
     if spec.n_official_train:   # the reference comes from the official test split, the judge from the train split
         assert min(parts['ref']) >= spec.n_official_train and max(parts['judge']) < spec.n_official_train
 
