@@ -4,7 +4,7 @@
 
 # %% ../nbs/09a_gen0.ipynb #b69828bb
 from __future__ import annotations
-import json, time
+import time
 from dataclasses import replace
 from pathlib import Path
 import numpy as np
@@ -16,7 +16,7 @@ from .loop import LoopConfig, resolve_config, prepare, gen0_path, classifier_pat
 
 # %% auto #0
 __all__ = ['HEALTH_BARS', 'JUDGED', 'judge_reference', 'judge_images', 'real_scores', 'curve_path', 'sample_and_judge',
-           'gen0_curve', 'sampler_sweep', 'health']
+           'gen0_curve', 'check_samplers', 'sampler_sweep', 'health']
 
 # %% ../nbs/09a_gen0.ipynb #14f8c86b
 HEALTH_BARS = {'class_accuracy': 0.85, 'recall': 0.5, 'precision': 0.7}   # generation 0 / real images, under the judge
@@ -62,6 +62,7 @@ def sample_and_judge(unet, mc, n: int, ref: np.ndarray, judge: Path, n_classes: 
 def gen0_curve(cfg: LoopConfig, every: int, n: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Generation-0 quality under the judge every `every` epochs of its training (trained and cached as the loop does);
     a model trained before returns the curve recorded then (its `n` column says on how many samples)."""
+    if not (isinstance(every, int) and every >= 1): raise ValueError(f"every={every!r} must be an integer >= 1 (epochs)")
     cfg = resolve_config(cfg)
     mc, C, rows, clock = cfg.model_config(), get_spec(cfg.dataset).n_classes, [], {'judge': 0.0}
     ref, _ = judge_reference(cfg, n, seed)
@@ -83,14 +84,19 @@ def gen0_curve(cfg: LoopConfig, every: int, n: int = 1000, seed: int = 0) -> pd.
     return pd.DataFrame([dict(epoch=mc.epochs_gen0, minutes=np.nan, n=n, **sample_and_judge(unet, mc, n, ref, data.classifier, C, seed))])
 
 # %% ../nbs/09a_gen0.ipynb #345184c3
+def check_samplers(cfg: LoopConfig, variants: dict) -> None:
+    """Refuse a sampler variant that sets a non-sampling field or an invalid sampler (call it before any training)."""
+    mc = resolve_config(cfg).model_config()
+    for name, over in variants.items():
+        bad = set(over) - set(SAMPLING_FIELDS)
+        if bad: raise ValueError(f"variant {name!r}: {sorted(bad)} are not sampling fields; choose from {list(SAMPLING_FIELDS)}")
+        check_model_config(replace(mc, **over))
+
 def sampler_sweep(cfg: LoopConfig, variants: dict, n: int = 1000, seed: int = 0) -> pd.DataFrame:
     """The cached generation-0 model of cfg judged under each sampler variant (name -> sampling fields of ModelConfig)."""
     cfg = resolve_config(cfg)
     mc = cfg.model_config()
-    for name, over in variants.items():   # every variant is checked before anything is sampled
-        bad = set(over) - set(SAMPLING_FIELDS)
-        if bad: raise ValueError(f"variant {name!r}: {sorted(bad)} are not sampling fields; choose from {list(SAMPLING_FIELDS)}")
-        check_model_config(replace(mc, **over))
+    check_samplers(cfg, variants)   # every variant is checked before anything is sampled
     if not gen0_path(cfg).exists(): raise FileNotFoundError(f"no generation-0 model at {gen0_path(cfg)}: run gen0_curve first")
     unet, _, _ = load_checkpoint(gen0_path(cfg))
     C, ref = get_spec(cfg.dataset).n_classes, judge_reference(cfg, n, seed)[0]

@@ -150,6 +150,16 @@ def test_gen0_recipe_smoke(tmp_path, cache_dir):
     assert len(list((tmp_path / 'cache' / 'gen0').glob('digits-*-curve.csv'))) == 1   # the curve is kept beside the model
 
 
+def test_gen0_recipe_refuses_a_bad_sampler_before_training(tmp_path):
+    with pytest.raises(pm.PapermillExecutionError, match='not sampling fields'):
+        pm.execute_notebook(str(NBS / 'gen0_recipe.ipynb'), str(tmp_path / 'out.ipynb'), cwd=str(tmp_path),
+                            parameters=dict(dataset='digits', preset='smoke', every=1, n=100, progress=False,
+                                            samplers={'default': {}, 'bad': {'epochs_gen0': 3}},
+                                            cache_dir=str(tmp_path / 'cache'), out_dir=str(tmp_path / 'run')),
+                            progress_bar=False)
+    assert not (tmp_path / 'cache' / 'gen0').exists()   # generation 0 never started
+
+
 def test_run_loop_exposes_every_loopconfig_field():
     from scollapse.loop import LoopConfig
     params = pm.inspect_notebook(str(NBS / 'run_loop.ipynb'))
