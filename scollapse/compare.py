@@ -17,11 +17,12 @@ from .checks import unknown_name, check_keys
 from .data import get_spec
 
 # %% auto #0
-__all__ = ['METHODS', 'LITERATURE_METHODS', 'PROTOCOL_METHODS', 'PROTOCOL_PAPERS', 'LOWER_IS_BETTER', 'OLE_T_GRID',
-           'GEN0_VARIANTS', 'RESULT_FILES', 'cell_config', 'cell_finished', 'run_matrix', 'collect', 'summary',
-           'paper_table', 'plot_curves', 'images_stored', 'cost_ledger', 'ledger_totals', 'plot_ledger',
-           'plot_last_grids', 'ole_cached', 'claims_scoreboard', 'real_share', 'before_after', 'gen0_study',
-           'export_results', 'collect_results', 'plot_headline', 'save_figure', 'plot_result_grids']
+__all__ = ['METHODS', 'CONTROLS', 'LITERATURE_METHODS', 'PROTOCOL_METHODS', 'PROTOCOL_PAPERS', 'LOWER_IS_BETTER', 'OLE_T_GRID',
+           'GEN0_VARIANTS', 'FINETUNE_VARIANTS', 'RESULT_FILES', 'cell_config', 'cell_finished', 'run_matrix',
+           'collect', 'summary', 'paper_table', 'plot_curves', 'images_stored', 'cost_ledger', 'ledger_totals',
+           'plot_ledger', 'plot_last_grids', 'ole_cached', 'claims_scoreboard', 'real_share', 'before_after',
+           'gen0_study', 'finetune_study', 'forgetting', 'export_results', 'collect_results', 'plot_headline',
+           'save_figure', 'plot_result_grids']
 
 # %% ../nbs/13_compare.ipynb #97dba8c6
 METHODS = {
@@ -29,6 +30,7 @@ METHODS = {
     'SYN-ADD': dict(paradigm='replace_fresh', filter='none', fresh_fraction=0.3),
     'ACU': dict(paradigm='accumulate', filter='none'),
     'ACUR': dict(paradigm='accumulate_subsample', filter='random'),
+    'ACU-REAL': dict(paradigm='accumulate_subsample', filter='real_only'),   # the control: the N real images only
     'ACUR-SIMS': dict(paradigm='accumulate_subsample', filter='random', sims_weight=1.0),
     'ACUR-SC': dict(paradigm='accumulate_subsample', filter='random', self_correction_k=16),
     'ACU-LSF': dict(paradigm='accumulate_subsample', filter='lsf'),
@@ -50,10 +52,11 @@ METHODS = {
     'ACU-kNN-density': dict(paradigm='accumulate_subsample', filter='knn_density'),
 }
 
+CONTROLS = ('ACU-REAL',)   # references, not contenders: they read what no method may (each image's provenance)
 LITERATURE_METHODS = ('ACU-kmeans', 'ACU-centre-match', 'ACU-moments', 'ACU-kNN-density')   # scollapse.literature
 
 PROTOCOL_METHODS = {  # each protocol's methods (compare.ipynb's default list); 'common' is the cross-paper matrix
-    'common': ['SYN', 'SYN-ADD', 'ACU', 'ACUR', 'ACUR-SIMS', 'ACUR-SC', 'ACU-LSF', 'SYN-LSF', 'ACU-greedy', 'ACU-TDF',
+    'common': ['SYN', 'SYN-ADD', 'ACU', 'ACUR', 'ACU-REAL', 'ACUR-SIMS', 'ACUR-SC', 'ACU-LSF', 'SYN-LSF', 'ACU-greedy', 'ACU-TDF',
                'ACU-LSF+entropy', 'ACU-greedy-pix', 'ACU-TDF-pix', 'ACU-LSF+entropy-pix', *LITERATURE_METHODS],
     'lsf': ['SYN', 'SYN-ADD', 'ACU', 'ACUR', 'ACU-LSF', 'SYN-LSF', 'ACUR-SIMS', 'ACUR-SC'],
     'entropy': ['SYN', 'SYN-greedy', 'SYN-TDF', 'ACUR', 'ACU-greedy', 'ACU-TDF'],
@@ -371,6 +374,47 @@ def gen0_study(variants: dict, seeds, dataset: str = 'digits', preset: str = 'cp
                                                            'class_accuracy', 't_train', 't_sample']].to_dict()))
     return pd.DataFrame(rows)
 
+# %% ../nbs/13_compare.ipynb #3c7d6053
+from .loop import _LATER_GEN_FIELDS
+FINETUNE_VARIANTS = {'lr 1e-3': {'finetune_lr': 1e-3}, 'lr 3e-4': {'finetune_lr': 3e-4},   # later-generation
+                     'lr 1e-4': {'finetune_lr': 1e-4}, 'lr 3e-5': {'finetune_lr': 3e-5}}   # fine-tunes compared
+
+def finetune_study(variants: dict, seeds, dataset: str = 'digits', preset: str = 'cpu', root='runs/compare',
+                   method: str = 'ACU-REAL', overrides: dict | None = None, progress: bool = False) -> pd.DataFrame:
+    """`collect`'s long table of `method` under each later-generation fine-tune (variant -> model_overrides of
+    epochs_per_generation / finetune_lr), with columns variant, finetune_lr and epochs_per_generation."""
+    base = dict(overrides or {})
+    def cell_over(over):
+        bad = set(over) - set(_LATER_GEN_FIELDS)
+        if bad: raise ValueError(f"variant fields {sorted(bad)} are not later-generation fields; choose from {list(_LATER_GEN_FIELDS)}")
+        return {**base, 'model_overrides': {**base.get('model_overrides', {}), **over}} if over else base
+    cells = {name: cell_over(over) for name, over in variants.items()}   # every variant checked before compute
+    for over in cells.values():
+        for s in seeds: resolve_config(cell_config(method, s, dataset, preset, root, over))
+    parts = []
+    for name, over in cells.items():
+        run_matrix([method], seeds, dataset, preset, root, over, progress=progress, raise_errors=True)
+        mc = resolve_config(cell_config(method, seeds[0], dataset, preset, root, over)).model_config()
+        parts.append(collect([method], seeds, dataset, preset, root, over).assign(
+            variant=name, finetune_lr=mc.finetune_lr, epochs_per_generation=mc.epochs_per_generation))
+    return pd.concat(parts, ignore_index=True)
+
+# %% ../nbs/13_compare.ipynb #9372c215
+def forgetting(df: pd.DataFrame, fid_ratio: float = 1.25, recall_ratio: float = 0.8) -> pd.DataFrame:
+    """Per variant of `finetune_study`: FID and recall at generation 0 and at the last generation (mean over seeds),
+    their ratios, and `holds` = FID(G) <= fid_ratio x FID(0) and recall(G) >= recall_ratio x recall(0)."""
+    G = int(df.generation.max())
+    m = df.groupby(['variant', 'generation'], sort=False)[['fid', 'recall']].mean().unstack('generation')
+    out = pd.DataFrame({'fid g0': m[('fid', 0)], f'fid g{G}': m[('fid', G)], 'recall g0': m[('recall', 0)],
+                        f'recall g{G}': m[('recall', G)]})
+    out['fid ratio'] = out[f'fid g{G}'] / out['fid g0']
+    out['recall ratio'] = out[f'recall g{G}'] / out['recall g0']
+    out['holds'] = (out['fid ratio'] <= fid_ratio) & (out['recall ratio'] >= recall_ratio)
+    first = df.drop_duplicates('variant').set_index('variant')
+    out.insert(0, 'finetune_lr', first.finetune_lr)
+    out.insert(1, 'epochs_per_generation', first.epochs_per_generation)
+    return out
+
 # %% ../nbs/13_compare.ipynb #38a30c41
 RESULT_FILES = ('config.json', 'metrics.csv', 'composition.csv', 'floor.json')
 
@@ -443,8 +487,9 @@ def plot_headline(df: pd.DataFrame, metrics=('fid', 'recall'), floor: float | No
         for m in cats:
             if m not in mean.index.get_level_values('method'): continue
             mu, s = mean.xs(m, level='method'), sd.xs(m, level='method').fillna(0)
-            ax.plot(mu.index, mu.values, marker='o', ms=3.5, lw=1.4, color=pal[m], label=m)
-            ax.fill_between(mu.index, mu - s, mu + s, color=pal[m], alpha=0.15, lw=0)
+            ref = m in CONTROLS   # a control is a reference, drawn black and dashed
+            ax.plot(mu.index, mu.values, marker='o', ms=3.5, lw=1.4, color='k' if ref else pal[m], ls='--' if ref else '-', label=m)
+            ax.fill_between(mu.index, mu - s, mu + s, color='k' if ref else pal[m], alpha=0.15, lw=0)
         if met == 'fid' and floor is not None: ax.axhline(floor, ls='--', c='grey', lw=1, label='real-data floor')
         ax.set_title(f"{met.upper() if met in ('fid', 'kid') else met}{' (judge features)' if met == 'fid' else ''}, "
                      f"{'lower' if met in LOWER_IS_BETTER else 'higher'} is better", fontsize=9)

@@ -25,6 +25,8 @@ def composition(out):
     # N=40, 2 generations; sources: real, gen_0, gen_1
     ('replace', 'none', {(0, 'real'): 40, (1, 'gen_0'): 40, (2, 'gen_1'): 40}),
     ('replace', 'random', {(0, 'real'): 40, (1, 'gen_0'): 40, (2, 'gen_1'): 40}),
+    # the real-data control: the same 40 real images every generation, though the pool holds synthetic ones too
+    ('accumulate_subsample', 'real_only', {(0, 'real'): 40, (1, 'real'): 40, (2, 'real'): 40}),
     ('replace_fresh', 'none', {(0, 'real'): 40, (1, 'real'): 12, (1, 'gen_0'): 28, (2, 'real'): 12, (2, 'gen_1'): 28}),
     ('accumulate', 'none', {(0, 'real'): 40, (1, 'real'): 40, (1, 'gen_0'): 40,
                             (2, 'real'): 40, (2, 'gen_0'): 40, (2, 'gen_1'): 40}),
@@ -150,6 +152,8 @@ def test_bad_input_raises_before_compute(tmp_path, name):
 @pytest.mark.parametrize('kw,msg', [
     (dict(paradigm='accumulate', filter='random'), 'does not apply'),
     (dict(paradigm='accumulate_subsample', filter='none'), 'needs a filter'),
+    (dict(paradigm='replace', filter='real_only'), "only paradigm='accumulate_subsample' keeps"),
+    (dict(paradigm='replace_fresh', filter='real_only'), "only paradigm='accumulate_subsample' keeps"),
     (dict(model_overrides={'sampler': 'euler'}), 'sampler'),
     (dict(model_overrides={'lr': 'fast'}), "lr='fast' must be float"),
     (dict(filter_options='{t: 5}'), "filter_options='{t: 5}' must be dict.*-y 'filter_options"),

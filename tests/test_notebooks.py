@@ -40,6 +40,7 @@ def test_run_loop_unknown_filter_fails_before_compute(tmp_path, cache_dir):
     ('analysis_entropy.ipynb', dict(preset='smoke', size=[40])),
     ('benchmark.ipynb', dict(fresh=False, filtr='lsf')),
     ('gen0_recipe.ipynb', dict(preset='smoke', evrey=1)),
+    ('finetune_control.ipynb', dict(preset='smoke', fid_ration=1.5)),
 ])
 def test_misspelt_parameter_fails_before_compute(tmp_path, name, params):
     typo = [k for k in params if k not in ('preset', 'fresh')][0]
@@ -51,7 +52,7 @@ def test_misspelt_parameter_fails_before_compute(tmp_path, name, params):
 
 def test_parameters_tag_survives_nbdev_clean():
     for name in ('run_loop.ipynb', 'analysis_ole.ipynb', 'analysis_entropy.ipynb', 'benchmark.ipynb', 'compare.ipynb',
-                 'tutorial_custom_filter.ipynb', 'protocols.ipynb'):
+                 'tutorial_custom_filter.ipynb', 'protocols.ipynb', 'gen0_recipe.ipynb', 'finetune_control.ipynb'):
         nb = nbformat.read(NBS / name, as_version=4)
         assert any('parameters' in c.metadata.get('tags', []) for c in nb.cells), name
 
@@ -158,6 +159,21 @@ def test_gen0_recipe_refuses_a_bad_sampler_before_training(tmp_path):
                                             cache_dir=str(tmp_path / 'cache'), out_dir=str(tmp_path / 'run')),
                             progress_bar=False)
     assert not (tmp_path / 'cache' / 'gen0').exists()   # generation 0 never started
+
+
+def test_finetune_control_smoke(tmp_path):
+    nb = pm.execute_notebook(str(NBS / 'finetune_control.ipynb'), str(tmp_path / 'out.ipynb'), cwd=str(tmp_path),
+                             parameters=dict(preset='smoke', seeds=[0], root=str(tmp_path / 'runs'), progress=False,
+                                             variants={'a': {}, 'b': {'finetune_lr': 1e-4, 'epochs_per_generation': 2}}),
+                             progress_bar=False)
+    html = ''.join(''.join(o['data']['text/html']) for o in outputs(nb, 'text/html'))
+    assert 'holds' in html and 'recall ratio' in html                 # the verdict table is embedded
+    assert len(outputs(nb, 'image/png')) == 1                         # the control's curves per variant
+    text = ''.join(''.join(o.get('text', '')) for c in nb.cells for o in c.get('outputs', []))
+    assert 'chosen:' in text or 'no variant holds' in text
+    cells = sorted(p.name for p in (tmp_path / 'runs').iterdir() if p.name != '_cache')
+    assert len(cells) == 2 and all('real_only' in c for c in cells)   # one control cell per variant, one generation 0
+    assert len(list((tmp_path / 'runs' / '_cache' / 'gen0').glob('*.pt'))) == 1
 
 
 def test_run_loop_exposes_every_loopconfig_field():
