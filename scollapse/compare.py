@@ -297,6 +297,10 @@ def claims_scoreboard(df: pd.DataFrame, ole: dict | None = None, papers=None) ->
             out[s] = float(0 < i < len(g0) - 1)
         return out
     claims = [  # (claim, paper, predicted sign, threshold, {seed: effect}); held when sign*(effect - threshold) > 0
+        # the precondition: fine-tuning on real data alone keeps generation 0 (else the matrix measures forgetting)
+        ('control: fine-tuning alone holds, 1.25·FID(0) − FID(G) of ACU-REAL > 0', 'control', +1, 0.0,
+         _per_seed(df, 'ACU-REAL', lambda r: 1.25 * r.fid.iloc[0] - r.fid.iloc[-1])),
+        ('SYN degrades beyond the control: FID(SYN) − FID(ACU-REAL) > 0', 'control', +1, 0.0, _gap(df, 'SYN', 'ACU-REAL', 'fid')),
         ('SYN degrades: FID(G) − FID(0) > 0', 'both', +1, 0.0, _per_seed(df, 'SYN', lambda r: r.fid.iloc[-1] - r.fid.iloc[0])),
         ('ACU degrades less than SYN: ΔFID(SYN) − ΔFID(ACU) > 0', 'both', +1, 0.0,
          {s: v - _per_seed(df, 'ACU', lambda r: r.fid.iloc[-1] - r.fid.iloc[0]).get(s, np.nan)
