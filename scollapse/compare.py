@@ -387,6 +387,7 @@ def finetune_study(variants: dict, seeds, dataset: str = 'digits', preset: str =
                    method: str = 'ACU-REAL', overrides: dict | None = None, progress: bool = False) -> pd.DataFrame:
     """`collect`'s long table of `method` under each later-generation fine-tune (variant -> model_overrides of
     epochs_per_generation / finetune_lr), with columns variant, finetune_lr and epochs_per_generation."""
+    if not len(seeds): raise ValueError("seeds is empty: give at least one seed, e.g. seeds=[0]")
     base = dict(overrides or {})
     def cell_over(over):
         bad = set(over) - set(_LATER_GEN_FIELDS)
