@@ -379,7 +379,7 @@ def gen0_study(variants: dict, seeds, dataset: str = 'digits', preset: str = 'cp
     return pd.DataFrame(rows)
 
 # %% ../nbs/13_compare.ipynb #3c7d6053
-from .loop import _LATER_GEN_FIELDS
+from .loop import LATER_GEN_FIELDS
 FINETUNE_VARIANTS = {'lr 1e-3': {'finetune_lr': 1e-3}, 'lr 3e-4': {'finetune_lr': 3e-4},   # later-generation
                      'lr 1e-4': {'finetune_lr': 1e-4}, 'lr 3e-5': {'finetune_lr': 3e-5}}   # fine-tunes compared
 
@@ -390,8 +390,8 @@ def finetune_study(variants: dict, seeds, dataset: str = 'digits', preset: str =
     if not len(seeds): raise ValueError("seeds is empty: give at least one seed, e.g. seeds=[0]")
     base = dict(overrides or {})
     def cell_over(over):
-        bad = set(over) - set(_LATER_GEN_FIELDS)
-        if bad: raise ValueError(f"variant fields {sorted(bad)} are not later-generation fields; choose from {list(_LATER_GEN_FIELDS)}")
+        bad = set(over) - set(LATER_GEN_FIELDS)
+        if bad: raise ValueError(f"variant fields {sorted(bad)} are not later-generation fields; choose from {list(LATER_GEN_FIELDS)}")
         return {**base, 'model_overrides': {**base.get('model_overrides', {}), **over}} if over else base
     cells = {name: cell_over(over) for name, over in variants.items()}   # every variant checked before compute
     for over in cells.values():

@@ -26,16 +26,17 @@ from .baselines import fit_class_centres, self_correct, fit_sims_aux
 
 # %% auto #0
 __all__ = ['PARADIGMS', 'SIZE_PRESETS', 'GEN0_IMAGES', 'LSF_PAPER_T_GRID', 'PROTOCOLS', 'LABEL_FILTERS', 'MIN_ENCODER_IMAGES',
-           'SPLITS_VERSION', 'SAMPLING_FIELDS', 'ROW_METRICS', 'SELECTION_SPACES', 'LoopConfig', 'check_field_types',
-           'check_device', 'check_feature_extractor', 'default_filter', 'check_names', 'check_paradigm_filter',
-           'check_ranges', 'run_name', 'uses_encoder', 'check_sizes', 'check_writable', 'default_n_gen0',
-           'resolve_config', 'stage_seed', 'n_fresh', 'n_candidates', 'n_draw', 'ConfigMismatchError', 'atomic_csv',
-           'config_record', 'check_or_write_config', 'gen_dir', 'is_done', 'load_samples', 'model_key', 'gen0_key',
-           'gen0_path', 'classifier_path', 'encoder_path', 'cache_lock', 'train_gen0', 'ensure_gen0', 'RunData',
-           'real_pool', 'synthetic_pool', 'fresh_real', 'filter_context', 'training_set', 'composition', 'fmt_seconds',
-           'live_bars', 'Progress', 'memorization_metrics', 'run_generation', 'record_generation', 'read_rows',
-           'metrics_frame', 'read_table', 'write_tables', 'make_runtime', 'say', 'judge_epochs', 'shared_artefacts',
-           'prepare', 'run_loop', 'parse_overrides', 'fields_help', 'loop_config', 'cli_parser', 'main']
+           'SPLITS_VERSION', 'SAMPLING_FIELDS', 'LATER_GEN_FIELDS', 'ROW_METRICS', 'SELECTION_SPACES', 'LoopConfig',
+           'check_field_types', 'check_device', 'check_feature_extractor', 'default_filter', 'check_names',
+           'check_paradigm_filter', 'check_ranges', 'run_name', 'uses_encoder', 'check_sizes', 'check_writable',
+           'default_n_gen0', 'resolve_config', 'stage_seed', 'n_fresh', 'n_candidates', 'n_draw', 'ConfigMismatchError',
+           'atomic_csv', 'config_record', 'check_or_write_config', 'gen_dir', 'is_done', 'load_samples', 'model_key',
+           'gen0_key', 'gen0_path', 'classifier_path', 'encoder_path', 'cache_lock', 'train_gen0', 'ensure_gen0',
+           'RunData', 'real_pool', 'synthetic_pool', 'fresh_real', 'filter_context', 'training_set', 'composition',
+           'fmt_seconds', 'live_bars', 'Progress', 'memorization_metrics', 'run_generation', 'record_generation',
+           'read_rows', 'metrics_frame', 'read_table', 'write_tables', 'make_runtime', 'say', 'judge_epochs',
+           'shared_artefacts', 'prepare', 'run_loop', 'parse_overrides', 'fields_help', 'loop_config', 'cli_parser',
+           'main']
 
 # %% ../nbs/09_loop.ipynb #323fe1c5
 PARADIGMS = ('replace', 'replace_fresh', 'accumulate', 'accumulate_subsample')
@@ -52,7 +53,8 @@ PROTOCOLS = {  # each paper's own setting over the size preset: ModelConfig fiel
     'common': dict(model={}, filters={'lsf': {'condition': 'zero'}, 'lsf_entropy': {'condition': 'zero'}}),
     'lsf': dict(model=dict(label_dropout=0.1, ema_decay=0.999),
                 filters={'lsf': {'t_grid': LSF_PAPER_T_GRID}, 'lsf_entropy': {'t_grid': LSF_PAPER_T_GRID}}),
-    'entropy': dict(model=dict(conditional=False, from_scratch=True, label_dropout=0.0),   # no classes, so no null class
+    'entropy': dict(model=dict(conditional=False, from_scratch=True, label_dropout=0.0, guidance_scale=1.0),  # no classes:
+                    # no null class, no guidance (whatever the size preset's sampler)
                     filters={'threshold_decay': {'decay_every_pass': True}}),
 }
 LABEL_FILTERS = ('lsf', 'lsf_entropy')   # filters that read each sample's class label (not for an unconditional model)
@@ -337,12 +339,12 @@ def model_key(mc: ModelConfig) -> dict:
     return {k: v for k, v in asdict(mc).items() if k not in _LATER_MODEL_FIELDS or v != getattr(base, k)}
 
 SAMPLING_FIELDS = ('sampler', 'sampling_steps', 'eta', 'sample_batch_size', 'guidance_scale')
-_LATER_GEN_FIELDS = ('epochs_per_generation', 'finetune_lr', 'from_scratch')   # shape generations >= 1 only
+LATER_GEN_FIELDS = ('epochs_per_generation', 'finetune_lr', 'from_scratch')   # shape generations >= 1 only
 
 def gen0_key(mc: ModelConfig) -> dict:
     """The model fields that shape generation 0's weights: sampling and later-generation fields do not, so a
     sampler chosen after training reuses the cached model."""
-    return {k: v for k, v in model_key(mc).items() if k not in SAMPLING_FIELDS + _LATER_GEN_FIELDS}
+    return {k: v for k, v in model_key(mc).items() if k not in SAMPLING_FIELDS + LATER_GEN_FIELDS}
 
 def gen0_path(cfg: LoopConfig) -> Path:
     """Cache path of the generation-0 model of this (dataset, N, generation-0 images, seed, preset, model config)."""

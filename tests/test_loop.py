@@ -292,3 +292,12 @@ def test_entropy_protocol_is_unconditional_and_retrains_from_scratch(tmp_path, m
     with np.load(gen_dir(tmp_path / 'run', 1) / 'samples.npz') as z: assert (z['labels'] == -1).all()
     unet, _, _ = load_checkpoint(gen_dir(tmp_path / 'run', 1) / 'model.pt')
     assert unet.config.num_class_embeds is None
+
+
+def test_entropy_protocol_turns_guidance_off_over_a_guided_preset(monkeypatch):
+    import scollapse.ddpm as ddpm
+    monkeypatch.setitem(ddpm.CPU_28, 'guidance_scale', 2.0)            # a 28x28 preset that samples with guidance
+    assert LoopConfig(dataset='fashion_mnist').model_config().guidance_scale == 2.0
+    mc = LoopConfig(dataset='fashion_mnist', protocol='entropy').model_config()
+    assert not mc.conditional and mc.label_dropout == 0 and mc.guidance_scale == 1.0
+    ddpm.check_model_config(mc)                                           # valid: no guidance without a null class
