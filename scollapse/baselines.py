@@ -62,7 +62,7 @@ def fit_sims_aux(unet, cfg: ModelConfig,
 # %% ../nbs/07a_baselines.ipynb #6684af1b
 from .filters import Pool, FilterContext, register_filter
 
-@register_filter('real_only')
+@register_filter('real_only', paradigms=('accumulate_subsample',))   # the only pool that keeps the N real images
 def real_only(pool: Pool, n: int, ctx: FilterContext) -> np.ndarray:
     """The real-data control: the pool's first n real images (source -1); no synthetic image is kept."""
     real = np.flatnonzero(pool.source == -1)

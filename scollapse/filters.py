@@ -241,15 +241,17 @@ def check_filter_signature(fn, name: str) -> None:
         raise ValueError(f"filter {name!r} must be a function f(pool, n, ctx) -> indices; it takes {list(sig.parameters)}")
 
 def register_filter(name: str, options: dict | None = None,
-                    check: Callable[[dict], object] | None = None):  # check(options with defaults): raise on a bad value
-    """Decorator: make `fn(pool, n, ctx)` the filter `name`, with its option defaults and an optional value check
-    that runs when the run's configuration is resolved, before any compute."""
+                    check: Callable[[dict], object] | None = None,  # check(options with defaults): raise on a bad value
+                    paradigms: tuple | None = None):  # the paradigms whose pool it can select from (None: every one)
+    """Decorator: make `fn(pool, n, ctx)` the filter `name`, with its option defaults, an optional value check
+    and the paradigms it runs under, all checked when the run's configuration is resolved, before any compute."""
     if name in BUILTIN_FILTERS or name in ('auto', 'none') or ':' in name:
         raise ValueError(f"filter name {name!r} shadows a built-in (or has ':'); choose another")
     def deco(fn):
         check_filter_signature(fn, name)
         fn.filter_options = dict(options or {})
         fn.check_options = check
+        fn.paradigms = tuple(paradigms) if paradigms else None
         _PLUGINS[name] = fn
         return fn
     return deco

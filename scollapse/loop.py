@@ -170,9 +170,10 @@ def check_paradigm_filter(cfg: LoopConfig) -> None:
         what = f'filter={cfg.filter!r}' if cfg.filter in LABEL_FILTERS else 'self_correction_k > 0'
         raise ValueError(f"{what} needs class labels, but this model is unconditional (conditional=False, e.g. "
                          "protocol='entropy'): its samples have none; use protocol='lsf' or 'common'")
-    if cfg.filter == 'real_only' and cfg.paradigm != 'accumulate_subsample':   # the control (scollapse.baselines)
-        raise ValueError(f"filter='real_only' keeps the pool's N real images, which only paradigm='accumulate_subsample' "
-                         f"keeps in its pool (paradigm={cfg.paradigm!r}); use paradigm='accumulate_subsample'")
+    allowed = None if cfg.filter in ('auto', 'none') else getattr(get_filter(cfg.filter), 'paradigms', None)
+    if allowed and cfg.paradigm not in allowed:   # a filter that declares its paradigms (register_filter), e.g. real_only
+        raise ValueError(f"filter={cfg.filter!r} selects only from the pool of paradigm {' or '.join(map(repr, allowed))} "
+                         f"(paradigm={cfg.paradigm!r}); use paradigm={allowed[0]!r}")
     if cfg.paradigm == 'accumulate_subsample' and cfg.filter == 'none':
         raise ValueError("paradigm='accumulate_subsample' needs a filter to choose N from the pool; "
                          f"use filter='random' (ACUR) or one of {sorted(filter_registry())}")

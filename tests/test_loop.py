@@ -152,8 +152,8 @@ def test_bad_input_raises_before_compute(tmp_path, name):
 @pytest.mark.parametrize('kw,msg', [
     (dict(paradigm='accumulate', filter='random'), 'does not apply'),
     (dict(paradigm='accumulate_subsample', filter='none'), 'needs a filter'),
-    (dict(paradigm='replace', filter='real_only'), "only paradigm='accumulate_subsample' keeps"),
-    (dict(paradigm='replace_fresh', filter='real_only'), "only paradigm='accumulate_subsample' keeps"),
+    (dict(paradigm='replace', filter='real_only'), "selects only from the pool of paradigm 'accumulate_subsample'"),
+    (dict(paradigm='replace_fresh', filter='real_only'), "selects only from the pool of paradigm 'accumulate_subsample'"),
     (dict(model_overrides={'sampler': 'euler'}), 'sampler'),
     (dict(model_overrides={'lr': 'fast'}), "lr='fast' must be float"),
     (dict(filter_options='{t: 5}'), "filter_options='{t: 5}' must be dict.*-y 'filter_options"),

@@ -67,6 +67,18 @@ def test_registered_plugin_declares_its_options(monkeypatch):
         register_filter('greedy')(every_other)
 
 
+def test_registered_plugin_declares_its_paradigms(tmp_path, monkeypatch):
+    monkeypatch.setattr(scollapse.filters, '_PLUGINS', {})
+    @register_filter('first_n', paradigms=('replace', 'replace_fresh'))
+    def first_n(pool, n, ctx):
+        return np.arange(n)
+    assert resolve_config(LoopConfig(**TINY, paradigm='replace', filter='first_n')).filter == 'first_n'
+    with pytest.raises(ValueError, match="selects only from the pool of paradigm 'replace' or 'replace_fresh' "
+                                         r"\(paradigm='accumulate_subsample'\); use paradigm='replace'"):
+        run_loop(LoopConfig(**TINY, filter='first_n', out_dir=str(tmp_path / 'run'), cache_dir=str(tmp_path / 'cache')))
+    assert not (tmp_path / 'run').exists() and not (tmp_path / 'cache').exists()   # refused before compute
+
+
 class FakeEntryPoint:
     def __init__(self, name, value, fn=None):
         self.name, self.value, self.fn = name, value, fn
