@@ -18,11 +18,12 @@ from .data import get_spec
 
 # %% auto #0
 __all__ = ['METHODS', 'CONTROLS', 'LITERATURE_METHODS', 'PROTOCOL_METHODS', 'PROTOCOL_PAPERS', 'LOWER_IS_BETTER', 'OLE_T_GRID',
-           'GEN0_VARIANTS', 'FINETUNE_VARIANTS', 'RESULT_FILES', 'cell_config', 'cell_finished', 'run_matrix',
-           'collect', 'summary', 'paper_table', 'plot_curves', 'images_stored', 'cost_ledger', 'ledger_totals',
-           'plot_ledger', 'plot_last_grids', 'ole_cached', 'claims_scoreboard', 'real_share', 'before_after',
-           'gen0_study', 'finetune_study', 'forgetting', 'export_results', 'collect_results', 'plot_headline',
-           'save_figure', 'plot_result_grids']
+           'GEN0_VARIANTS', 'FINETUNE_VARIANTS', 'RESULT_FILES', 'cell_config', 'cell_finished', 'matrix_eta',
+           'run_matrix', 'collect', 'summary', 'paper_table', 'plot_curves', 'images_stored', 'cost_ledger',
+           'ledger_totals', 'plot_ledger', 'plot_last_grids', 'ole_cached', 'claims_scoreboard', 'real_share',
+           'before_after', 'gen0_study', 'finetune_study', 'forgetting', 'export_results', 'collect_results',
+           'plot_headline', 'save_figure', 'plot_result_grids', 'check_exported', 'exported_cells', 'result_ole',
+           'check_shared_gen0', 'collect_matrix']
 
 # %% ../nbs/13_compare.ipynb #97dba8c6
 METHODS = {
@@ -82,16 +83,30 @@ def cell_finished(cfg: LoopConfig) -> bool:
     return is_done(Path(cfg.out_dir), cfg.generations)
 
 # %% ../nbs/13_compare.ipynb #cc8c413b
+from .loop import gen0_path
+
+def matrix_eta(cells, spent: list, elsewhere: dict) -> str:
+    """', ETA …' of the matrix cells still to run, from the mean time of the cells run without training a generation 0,
+    plus the generation-0 models still to train; '' until such a cell has run."""
+    left = [c for m, s, c in cells if not cell_finished(c) and (m, s) not in elsewhere]
+    g0 = len({gen0_path(c) for c in left if not gen0_path(c).exists()})
+    if not left or not spent: return ''
+    return f', ETA {fmt_seconds(np.mean(spent) * len(left))}' + (f' + {g0} generation-0 model{"s" * (g0 > 1)}' if g0 else '')
+
 def run_matrix(methods, seeds, dataset: str = 'digits', preset: str = 'cpu', root='runs/compare',
-               overrides: dict | None = None, progress: bool = True, raise_errors: bool = False) -> pd.DataFrame:
-    """Run or resume every (method, seed) cell; returns a status table (finished cells are skipped, not recomputed).
-    With `progress`, one line per cell: its status, seconds and the matrix's ETA."""
+               overrides: dict | None = None, progress: bool = True, raise_errors: bool = False,
+               results=None) -> pd.DataFrame:
+    """Run or resume every (method, seed) cell; returns a status table (finished cells are skipped, not recomputed,
+    and so are cells exported complete to `results`: a matrix finished on another machine, `exported_cells`).
+    With `progress`, one line per cell: its status, seconds (noting a generation 0 trained) and the matrix's ETA."""
     cells = [(m, s, resolve_config(cell_config(m, s, dataset, preset, root, overrides, progress=False)))
              for s in seeds for m in methods]   # every cell is validated before any compute
+    elsewhere = exported_cells(results, cells)
     status, spent = [], []
     for i, (m, s, cfg) in enumerate(cells):
-        t0 = time.perf_counter()
+        t0, new_gen0 = time.perf_counter(), not gen0_path(cfg).exists()
         if cell_finished(cfg): st = 'done before'
+        elif (m, s) in elsewhere: st = f'exported before ({elsewhere[(m, s)]})'
         else:
             try:
                 run_loop(cfg)
@@ -101,11 +116,11 @@ def run_matrix(methods, seeds, dataset: str = 'digits', preset: str = 'cpu', roo
                 st = f'failed: {type(e).__name__}: {e}'
                 traceback.print_exc()
         dt = time.perf_counter() - t0
-        if st == 'ran': spent.append(dt)
+        new_gen0 = new_gen0 and st == 'ran'
+        if st == 'ran' and not new_gen0: spent.append(dt)
         if progress:
-            left = sum(not cell_finished(c) for _, _, c in cells[i + 1:])
-            eta = f', ETA {fmt_seconds(np.mean(spent) * left)}' if spent and left else ''
-            print(f'cell {i + 1}/{len(cells)} {m} seed {s}: {st} ({fmt_seconds(dt)}{eta})', flush=True)
+            note = ', with generation 0' if new_gen0 else ''
+            print(f'cell {i + 1}/{len(cells)} {m} seed {s}: {st} ({fmt_seconds(dt)}{note}{matrix_eta(cells, spent, elsewhere)})', flush=True)
         status.append(dict(method=m, seed=s, status=st, seconds=round(dt, 1), out_dir=cfg.out_dir))
     return pd.DataFrame(status)
 
@@ -122,6 +137,8 @@ def collect(methods, seeds, dataset: str = 'digits', preset: str = 'cpu', root='
     df = pd.DataFrame(rows)
     if len(df): df['method'] = pd.Categorical(df.method, [m for m in methods if m in set(df.method)], ordered=True)
     return df
+
+
 
 # %% ../nbs/13_compare.ipynb #e2035069
 LOWER_IS_BETTER = {'fid', 'kid', 'memorization'}
@@ -425,8 +442,9 @@ RESULT_FILES = ('config.json', 'metrics.csv', 'composition.csv', 'floor.json')
 
 def export_results(methods, seeds, dest, dataset: str = 'digits', preset: str = 'cpu', root='runs/compare',
                    overrides: dict | None = None) -> list[Path]:
-    """Copy each finished cell's small artefacts (config, metrics, composition, floor, last grid.png; no checkpoints,
-    no samples) to dest/<run_name>/, for the repository's results/ folder; returns the folders written."""
+    """Copy each finished cell's small artefacts (config, metrics, composition, floor, last grid.png, OLE tables
+    once computed; no checkpoints, no samples) to dest/<run_name>/, for the repository's results/ folder; returns the
+    folders written."""
     import shutil
     written = []
     for m in methods:
@@ -435,11 +453,12 @@ def export_results(methods, seeds, dest, dataset: str = 'digits', preset: str = 
             if not cell_finished(cfg): continue
             out, to = Path(cfg.out_dir), Path(dest) / Path(cfg.out_dir).name
             to.mkdir(parents=True, exist_ok=True)
-            for f in RESULT_FILES: shutil.copy(out / f, to / f)
+            for f in [*RESULT_FILES, *sorted(p.name for p in out.glob('ole_*.csv'))]: shutil.copy(out / f, to / f)
             shutil.copy(gen_dir(out, cfg.generations) / 'grid.png', to / 'grid.png')
             (to / 'method.txt').write_text(f'{m}\n')
             written.append(to)
     return written
+
 
 # %% ../nbs/13_compare.ipynb #a1c0f3e3
 from .cache import atomic_write
@@ -464,21 +483,26 @@ def _method_order(found, methods=None) -> list[str]:
     order = list(methods) if methods is not None else list(METHODS) + sorted(set(found) - set(METHODS))
     return [m for m in dict.fromkeys(order) if m in set(found)]
 
-def collect_results(folder, methods=None, seeds=None) -> pd.DataFrame:
-    """`collect`'s long table (method, seed, complete + every metrics.csv column) from a results folder written by
-    `export_results`: method from method.txt, seed from config.json, complete = every generation 0..G recorded."""
-    parts = []
-    for m, s, loop, d in _result_cells(folder, methods, seeds):
-        met = pd.read_csv(d / 'metrics.csv')
-        met = met[met.generation <= loop['generations']]
-        done = set(range(int(loop['generations']) + 1)) <= set(met.generation.astype(int))
-        parts.append(pd.concat([pd.DataFrame({'method': m, 'seed': s, 'complete': done}, index=met.index), met], axis=1))
+def _result_frame(m: str, s: int, loop: dict, d: Path) -> pd.DataFrame:
+    """One exported cell's rows: method, seed, complete (every generation 0..G recorded) + its metrics.csv."""
+    met = pd.read_csv(d / 'metrics.csv')
+    met = met[met.generation <= loop['generations']]
+    done = set(range(int(loop['generations']) + 1)) <= set(met.generation.astype(int))
+    return pd.concat([pd.DataFrame({'method': m, 'seed': s, 'complete': done}, index=met.index), met], axis=1)
+
+def _ordered(parts, methods=None, seeds=None) -> pd.DataFrame:
+    """Concatenated cell rows with method as an ordered categorical, sorted by method, seed (in `seeds`' order), generation."""
     if not parts: return pd.DataFrame()
     df = pd.concat(parts, ignore_index=True)
-    df['method'] = pd.Categorical(df.method, _method_order(set(df.method), methods), ordered=True)
+    df['method'] = pd.Categorical(df.method.astype(str), _method_order(set(df.method.astype(str)), methods), ordered=True)
     seed_rank = {s: i for i, s in enumerate(seeds if seeds is not None else sorted(set(df.seed)))}
     return (df.assign(_s=df.seed.map(seed_rank)).sort_values(['method', '_s', 'generation'], kind='stable')
               .drop(columns='_s').reset_index(drop=True))
+
+def collect_results(folder, methods=None, seeds=None) -> pd.DataFrame:
+    """`collect`'s long table (method, seed, complete + every metrics.csv column) from a results folder written by
+    `export_results`: method from method.txt, seed from config.json, complete = every generation 0..G recorded."""
+    return _ordered([_result_frame(*c) for c in _result_cells(folder, methods, seeds)], methods, seeds)
 
 def plot_headline(df: pd.DataFrame, metrics=('fid', 'recall'), floor: float | None = None, title: str | None = None):
     """The headline figure: one panel per metric, one line per method (mean over seeds per generation) with a
@@ -517,3 +541,61 @@ def plot_result_grids(folder, methods=None, seed: int = 0, ncols: int = 4):
     cells = {m: (loop, d) for m, _, loop, d in _result_cells(folder, methods, [seed])}
     return _grids_figure([(m, cells[m][0]['generations'], cells[m][1] / 'grid.png')
                           for m in _method_order(cells, methods)], ncols)
+
+
+# %% ../nbs/13_compare.ipynb #1b83fe35
+from .loop import config_differences, ConfigMismatchError
+
+def check_exported(d: Path, cfg, method: str, seed: int) -> None:
+    """Refuse an exported cell whose recorded configuration differs from the cell `cfg` the matrix would run."""
+    diff = config_differences(json.loads((Path(d) / 'config.json').read_text()), cfg)
+    if diff:
+        lines = '; '.join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in diff.items())
+        raise ConfigMismatchError(f"{d} ({method} seed {seed}) was exported from a run of another configuration ({lines}). "
+                                  "Re-run that cell, or move its folder out of the results folder.")
+
+def exported_cells(results, cells) -> dict:
+    """{(method, seed): folder} of the matrix cells (method, seed, resolved config) not finished under their run folder
+    but exported complete to `results`; an exported cell of another configuration is refused."""
+    if results is None or not Path(results).is_dir(): return {}
+    want, found = {(m, s): c for m, s, c in cells}, {}
+    for m, s, _, d in _result_cells(results, sorted({m for m, _ in want}), sorted({s for _, s in want})):
+        cfg = want.get((m, s))
+        if cfg is None or cell_finished(cfg): continue
+        check_exported(d, cfg, m, s)
+        if _result_frame(m, s, {'generations': cfg.generations}, d).complete.all(): found[(m, s)] = d
+    return found
+
+def result_ole(folder, method: str = 'SYN', seeds=None, condition: str = 'label') -> dict:
+    """{(method, seed): OLE table} of the exported cells of `method` that carry ole_<condition>.csv."""
+    return {(m, s): pd.read_csv(d / f'ole_{condition}.csv') for m, s, _, d in _result_cells(folder, [method], seeds)
+            if (d / f'ole_{condition}.csv').exists()}
+
+
+# %% ../nbs/13_compare.ipynb #52a98abb
+def check_shared_gen0(df: pd.DataFrame, sims: set, sources: dict, rtol: float = 1e-3) -> None:
+    """Refuse a table whose cells of one seed come from different generation-0 models: every cell samples generation 0
+    alike (SIMS, in `sims`, with its own guidance), so its generation-0 FID must agree within `rtol` per seed."""
+    g0 = df[(df.generation == 0) & ~df.method.astype(str).isin(sims)]
+    for s, d in g0.groupby('seed'):
+        if np.allclose(d.fid, d.fid.iloc[0], rtol=rtol, atol=0): continue
+        where = '; '.join(f"{m}: {f:.3f} ({sources.get((str(m), s), 'here')})" for m, f in zip(d.method, d.fid))
+        raise ValueError(f"seed {s}'s cells come from different generation-0 models (generation-0 FID {where}): run a "
+                         "seed's cells on one machine, or carry its cached generation-0 model (cache_dir/gen0/) along")
+
+def collect_matrix(methods, seeds, dataset: str = 'digits', preset: str = 'cpu', root='runs/compare',
+                   overrides: dict | None = None, results=None) -> pd.DataFrame:
+    """`collect` under root, with every cell not finished there taken from its complete exported copy in `results`
+    (`exported_cells`); with no run folder at all, the exported record as it was run (`collect_results`)."""
+    local = collect(methods, seeds, dataset, preset, root, overrides)
+    if results is None or not Path(results).is_dir(): return local
+    if not len(local): return collect_results(results, methods, seeds)
+    cells = [(m, s, resolve_config(cell_config(m, s, dataset, preset, root, overrides))) for m in methods for s in seeds]
+    elsewhere = exported_cells(results, cells)
+    gens = {(m, s): c.generations for m, s, c in cells}
+    keep = [(m, s) not in elsewhere for m, s in zip(local.method.astype(str), local.seed)]
+    parts = [local[keep], *[_result_frame(m, s, {'generations': gens[(m, s)]}, d) for (m, s), d in elsewhere.items()]]
+    df = _ordered(parts, methods, seeds)
+    check_shared_gen0(df, {m for m, _, c in cells if c.sims_weight > 0}, elsewhere)
+    return df
+

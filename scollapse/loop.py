@@ -30,13 +30,13 @@ __all__ = ['PARADIGMS', 'SIZE_PRESETS', 'GEN0_IMAGES', 'LSF_PAPER_T_GRID', 'PROT
            'check_field_types', 'check_device', 'check_feature_extractor', 'default_filter', 'check_names',
            'check_paradigm_filter', 'check_ranges', 'run_name', 'uses_encoder', 'check_sizes', 'check_writable',
            'default_n_gen0', 'resolve_config', 'stage_seed', 'n_fresh', 'n_candidates', 'n_draw', 'ConfigMismatchError',
-           'atomic_csv', 'config_record', 'check_or_write_config', 'gen_dir', 'is_done', 'load_samples', 'model_key',
-           'gen0_key', 'gen0_path', 'classifier_path', 'encoder_path', 'cache_lock', 'train_gen0', 'ensure_gen0',
-           'RunData', 'real_pool', 'synthetic_pool', 'fresh_real', 'filter_context', 'training_set', 'composition',
-           'fmt_seconds', 'live_bars', 'Progress', 'memorization_metrics', 'run_generation', 'record_generation',
-           'read_rows', 'metrics_frame', 'read_table', 'write_tables', 'make_runtime', 'say', 'judge_epochs',
-           'shared_artefacts', 'prepare', 'run_loop', 'parse_overrides', 'fields_help', 'loop_config', 'cli_parser',
-           'main']
+           'atomic_csv', 'config_record', 'config_differences', 'check_or_write_config', 'gen_dir', 'is_done',
+           'load_samples', 'model_key', 'gen0_key', 'gen0_path', 'classifier_path', 'encoder_path', 'cache_lock',
+           'train_gen0', 'ensure_gen0', 'RunData', 'real_pool', 'synthetic_pool', 'fresh_real', 'filter_context',
+           'training_set', 'composition', 'fmt_seconds', 'live_bars', 'Progress', 'memorization_metrics',
+           'run_generation', 'record_generation', 'read_rows', 'metrics_frame', 'read_table', 'write_tables',
+           'make_runtime', 'say', 'judge_epochs', 'shared_artefacts', 'prepare', 'run_loop', 'parse_overrides',
+           'fields_help', 'loop_config', 'cli_parser', 'main']
 
 # %% ../nbs/09_loop.ipynb #323fe1c5
 PARADIGMS = ('replace', 'replace_fresh', 'accumulate', 'accumulate_subsample')
@@ -300,20 +300,24 @@ def config_record(cfg: LoopConfig) -> dict:
     return {'loop': asdict(cfg), 'model': asdict(cfg.model_config()),
             'filter': resolved_filter_options(cfg.filter, cfg.filter_settings())}
 
+def config_differences(old: dict, cfg: LoopConfig) -> dict:
+    """{'section.field': (recorded, now)} for each field of a recorded config.json record that differs from `cfg`'s,
+    ignoring the fields a run may change on resume (generations, progress, device, folders, checkpoints, compile)."""
+    new = json.loads(json.dumps(config_record(cfg)))
+    defaults = {'loop': asdict(LoopConfig()), 'model': {}}   # a field added since the run started: its default
+    sections = [s for s in ('loop', 'model', 'filter') if s in old]   # runs older than the 'filter' record skip it
+    return {f'{s}.{k}': (old[s].get(k), v) for s in sections for k, v in new[s].items()
+            if not (s == 'loop' and k in _RESUME_FREE) and old[s].get(k, defaults.get(s, {}).get(k, v)) != v}
+
 def check_or_write_config(out: Path, cfg: LoopConfig) -> None:
     """Write config.json for a new run, or refuse a different configuration in an existing one."""
-    p, new = out / 'config.json', json.loads(json.dumps(config_record(cfg)))
-    if p.exists():
-        old = json.loads(p.read_text())
-        defaults = {'loop': asdict(LoopConfig()), 'model': {}}   # a field added since the run started: its default
-        sections = [s for s in ('loop', 'model', 'filter') if s in old]   # runs older than the 'filter' record skip it
-        diff = {f'{s}.{k}': (old[s].get(k), v) for s in sections for k, v in new[s].items()
-                if not (s == 'loop' and k in _RESUME_FREE) and old[s].get(k, defaults.get(s, {}).get(k, v)) != v}
-        if diff:
-            lines = '; '.join(f"{k}: {a!r} in the folder, {b!r} now" for k, (a, b) in diff.items())
-            raise ConfigMismatchError(f"out_dir={str(out)!r} holds a run with a different configuration ({lines}). "
-                                      "Use a new out_dir, or the same parameters to resume.")
-    atomic_write_text(p, json.dumps(new, indent=1))
+    p = out / 'config.json'
+    diff = config_differences(json.loads(p.read_text()), cfg) if p.exists() else {}
+    if diff:
+        lines = '; '.join(f"{k}: {a!r} in the folder, {b!r} now" for k, (a, b) in diff.items())
+        raise ConfigMismatchError(f"out_dir={str(out)!r} holds a run with a different configuration ({lines}). "
+                                  "Use a new out_dir, or the same parameters to resume.")
+    atomic_write_text(p, json.dumps(config_record(cfg), indent=1))
 
 def gen_dir(out: Path, g: int) -> Path:
     """Folder of generation g."""
@@ -326,6 +330,7 @@ def is_done(out: Path, g: int) -> bool:
 def load_samples(out: Path, g: int, corrected: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The uint8 samples and labels drawn by model g (after self-correction if `corrected`)."""
     with np.load(gen_dir(out, g) / ('corrected.npz' if corrected else 'samples.npz')) as z: return z['images'], z['labels']
+
 
 # %% ../nbs/09_loop.ipynb #409ab59c
 import contextlib

@@ -115,6 +115,29 @@ def test_compare_renders_committed_results(tmp_path):
     assert not (tmp_path / 'runs').exists()            # nothing ran, no run folder made
 
 
+def test_compare_finishes_a_matrix_across_machines(tmp_path):
+    """A matrix finished in two parts on two machines: the second part runs only the cells the first did not export,
+    and its tables hold both parts' seeds."""
+    import shutil
+    tiny = dict(n_train=40, n_ref=40, n_eval=20, generations=2,
+                model_overrides={'epochs_gen0': 1, 'epochs_per_generation': 1, 'sampling_steps': 2},
+                filter_options={})
+    res = tmp_path / 'results'
+    common = dict(preset='smoke', methods=['SYN', 'ACUR'], overrides=tiny, progress=False, ole=False, results=str(res))
+    pm.execute_notebook(str(NBS / 'compare.ipynb'), str(tmp_path / 'part1.ipynb'), cwd=str(tmp_path),
+                        parameters=dict(common, seeds=[0], root=str(tmp_path / 'm1')), progress_bar=False)
+    first = {d.name: (d / 'metrics.csv').read_text() for d in res.glob('digits-*')}
+    assert len(first) == 2
+    shutil.rmtree(tmp_path / 'm1')                     # the first machine is gone; only results/ travelled
+    nb = pm.execute_notebook(str(NBS / 'compare.ipynb'), str(tmp_path / 'part2.ipynb'), cwd=str(tmp_path),
+                             parameters=dict(common, seeds=[0, 1], root=str(tmp_path / 'm2')), progress_bar=False)
+    assert sorted(d.name[-2:] for d in (tmp_path / 'm2').glob('digits-*')) == ['s1', 's1']   # seed 0 was not re-run
+    assert {d.name: (d / 'metrics.csv').read_text() for d in res.glob('digits-*') if d.name in first} == first
+    text = ' '.join(''.join(o.get('text', '')) for c in nb.cells if c.cell_type == 'code' for o in c.get('outputs', []))
+    assert 'exported before' in text and "2 cells read from" in text and 'cells found: 4 (complete: 4)' in text
+    assert 'cost ledger of the 2 cells with a run folder here' in text
+
+
 def test_tutorial_custom_filter_smoke(tmp_path):
     """The custom-selector tutorial registers its filter, runs it beside ACUR and ACU-LSF, and gives a verdict."""
     tiny = dict(n_train=40, n_ref=40, n_eval=20, generations=2,
