@@ -139,7 +139,6 @@ def collect(methods, seeds, dataset: str = 'digits', preset: str = 'cpu', root='
     return df
 
 
-
 # %% ../nbs/13_compare.ipynb #e2035069
 LOWER_IS_BETTER = {'fid', 'kid', 'memorization'}
 
@@ -459,7 +458,6 @@ def export_results(methods, seeds, dest, dataset: str = 'digits', preset: str = 
             written.append(to)
     return written
 
-
 # %% ../nbs/13_compare.ipynb #a1c0f3e3
 from .cache import atomic_write
 from matplotlib.ticker import MaxNLocator
@@ -542,7 +540,6 @@ def plot_result_grids(folder, methods=None, seed: int = 0, ncols: int = 4):
     return _grids_figure([(m, cells[m][0]['generations'], cells[m][1] / 'grid.png')
                           for m in _method_order(cells, methods)], ncols)
 
-
 # %% ../nbs/13_compare.ipynb #1b83fe35
 from .loop import config_differences, ConfigMismatchError
 
@@ -571,7 +568,6 @@ def result_ole(folder, method: str = 'SYN', seeds=None, condition: str = 'label'
     return {(m, s): pd.read_csv(d / f'ole_{condition}.csv') for m, s, _, d in _result_cells(folder, [method], seeds)
             if (d / f'ole_{condition}.csv').exists()}
 
-
 # %% ../nbs/13_compare.ipynb #52a98abb
 def check_shared_gen0(df: pd.DataFrame, sims: set, sources: dict, rtol: float = 1e-3) -> None:
     """Refuse a table whose cells of one seed come from different generation-0 models: every cell samples generation 0
@@ -598,4 +594,3 @@ def collect_matrix(methods, seeds, dataset: str = 'digits', preset: str = 'cpu',
     df = _ordered(parts, methods, seeds)
     check_shared_gen0(df, {m for m, _, c in cells if c.sims_weight > 0}, elsewhere)
     return df
-

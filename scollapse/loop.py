@@ -331,7 +331,6 @@ def load_samples(out: Path, g: int, corrected: bool = False) -> tuple[np.ndarray
     """The uint8 samples and labels drawn by model g (after self-correction if `corrected`)."""
     with np.load(gen_dir(out, g) / ('corrected.npz' if corrected else 'samples.npz')) as z: return z['images'], z['labels']
 
-
 # %% ../nbs/09_loop.ipynb #409ab59c
 import contextlib
 
