@@ -18,11 +18,11 @@ from tqdm.auto import tqdm
 from .cache import atomic_write
 
 # %% auto #0
-__all__ = ['SAMPLERS', 'PRESETS', 'CPU_28', 'PAPER_UNETS', 'MIXED_PRECISION', 'ModelConfig', 'model_preset', 'check_model_config',
-           'to_model', 'to_uint8', 'torch_threads', 'make_unet', 'n_classes_of', 'null_class_of', 'class_input',
-           'make_scheduler', 'n_params', 'Runtime', 'rank_share', 'train_ddpm', 'fit_kwargs', 'balanced_labels',
-           'make_sampler', 'guided_eps', 'sample_ddpm', 'CheckpointError', 'atomic_save', 'save_checkpoint',
-           'load_checkpoint']
+__all__ = ['SAMPLERS', 'PRESETS', 'DIGITS_FINETUNE_LR', 'CPU_28', 'PAPER_UNETS', 'MIXED_PRECISION', 'ModelConfig', 'model_preset',
+           'check_model_config', 'to_model', 'to_uint8', 'torch_threads', 'make_unet', 'n_classes_of', 'null_class_of',
+           'class_input', 'make_scheduler', 'n_params', 'Runtime', 'rank_share', 'train_ddpm', 'fit_kwargs',
+           'balanced_labels', 'make_sampler', 'guided_eps', 'sample_ddpm', 'CheckpointError', 'atomic_save',
+           'save_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/01_ddpm.ipynb #ae15fda7
 @dataclass(frozen=True)
@@ -58,6 +58,8 @@ class ModelConfig:
 SAMPLERS = ('ddim', 'ddpm')
 PRESETS = ('smoke', 'cpu', 'paper')
 _D, _A, _U, _AU = 'DownBlock2D', 'AttnDownBlock2D', 'UpBlock2D', 'AttnUpBlock2D'
+DIGITS_FINETUNE_LR = 3e-4   # the 8x8 `cpu` fine-tune lr, chosen by the real-data control (results/digits/
+                            # finetune_control*.ipynb): at the default 1e-3 fine-tuning on real data alone forgets
 CPU_28 = dict(  # the 28x28 `cpu` recipe (Fashion-MNIST, MNIST): fixed first, then measured: nbs/gen0_recipe.ipynb
     block_out_channels=(16, 32, 64), down_block_types=(_D, _D, _A), up_block_types=(_AU, _U, _U), norm_num_groups=8,
     lr=2e-3, batch_size=128, warmup_steps=200, ema_decay=0.999, label_dropout=0.1,   # a null class: guidance is possible
@@ -81,7 +83,7 @@ def model_preset(shape: tuple, preset: str = 'cpu') -> ModelConfig:
                        up_block_types=('UpBlock2D', 'UpBlock2D'), norm_num_groups=8, epochs_gen0=2,
                        epochs_per_generation=1, sampling_steps=5, warmup_steps=5)
     if preset == 'cpu':
-        if H <= 8: return base
+        if H <= 8: return replace(base, finetune_lr=DIGITS_FINETUNE_LR)
         if H == 28: return replace(base, **CPU_28)
         # 32x32 on a CPU: three levels, attention at the lowest resolution only
         return replace(base, block_out_channels=(32, 64, 64),
