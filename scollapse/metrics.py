@@ -16,8 +16,8 @@ from .classifier import load_classifier, check_images, check_labels, class_accur
 
 # %% auto #0
 __all__ = ['FEATURE_EXTRACTOR_NAME', 'INCEPTION_NAME', 'FID_LABEL', 'KID_SUBSET', 'DC_NEAREST_K', 'FEATURE_EXTRACTORS',
-           'ClassifierFeatureExtractor', 'register_classifier_extractor', 'density_coverage', 'UInt8Images',
-           'compute_metrics', 'fid_floor']
+           'REAL_METRICS', 'ClassifierFeatureExtractor', 'register_classifier_extractor', 'density_coverage',
+           'UInt8Images', 'compute_metrics', 'real_subsample', 'real_floor', 'fid_floor']
 
 # %% ../nbs/08_metrics.ipynb #42b8d11d
 FEATURE_EXTRACTOR_NAME = 'scollapse-classifier'
@@ -160,12 +160,27 @@ def compute_metrics(gen_images, ref_images, classifier_path, gen_labels=None, *,
                 coverage=dc.get('coverage', math.nan), class_accuracy=acc, n_gen=len(gen_images), n_ref=len(ref_images))
 
 # %% ../nbs/08_metrics.ipynb #09df4bdf
+REAL_METRICS = ('fid', 'kid', 'precision', 'recall', 'density', 'coverage', 'class_accuracy')   # recorded real vs real
+
+def real_subsample(n_images: int, n: int | None, seed: int) -> np.ndarray:
+    """The sorted indices of the seeded size-n subsample of real training images that the floor measures (all: None)."""
+    if n is None:
+        return np.arange(n_images)
+    if not (isinstance(n, (int, np.integer)) and 2 <= n <= n_images):
+        raise ValueError(f"n={n!r} must be an int in [2, {n_images}] (the number of training images)")
+    return np.sort(np.random.default_rng(seed).choice(n_images, n, replace=False))
+
+def real_floor(train_images: np.ndarray, train_labels: np.ndarray | None, ref_images: np.ndarray, classifier_path,
+               n: int | None = None, seed: int = 0, **kwargs) -> dict:
+    """Every metric of real training images (a seeded size-n subsample) vs the held-out real images: what a perfect
+    generator would score at these sizes, the yardstick for each generation (×real)."""
+    check_images(train_images, 'train_images', min_n=2)
+    idx = real_subsample(len(train_images), n, seed)
+    labels = None if train_labels is None else train_labels[idx]
+    m = compute_metrics(train_images[idx], ref_images, classifier_path, labels, **kwargs)
+    return {k: m[k] for k in REAL_METRICS}
+
 def fid_floor(train_images: np.ndarray, ref_images: np.ndarray, classifier_path, n: int | None = None, seed: int = 0,
               **kwargs) -> float:
     """FID of real training images (optionally a seeded subsample of size n) vs held-out real images: the floor to report."""
-    check_images(train_images, 'train_images', min_n=2)
-    if n is not None:
-        if not (isinstance(n, (int, np.integer)) and 2 <= n <= len(train_images)):
-            raise ValueError(f"n={n!r} must be an int in [2, {len(train_images)}] (the number of training images)")
-        train_images = train_images[np.sort(np.random.default_rng(seed).choice(len(train_images), n, replace=False))]
-    return compute_metrics(train_images, ref_images, classifier_path, **kwargs)['fid']
+    return real_floor(train_images, None, ref_images, classifier_path, n, seed, **kwargs)['fid']
