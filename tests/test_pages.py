@@ -20,7 +20,8 @@ def pages():
     """Every page generated from the repository's results/, with the paths the committed files have."""
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(REPO)   # pages hold relative links: generate them from the repository root, as the Makefile does
-        yield {REPO / p: text for p, text in results_pages('results', 'README.md').items()}
+        generated = results_pages('results', 'README.md')
+    return {REPO / p: text for p, text in generated.items()}
 
 
 def test_committed_pages_are_what_the_files_generate(pages):
