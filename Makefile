@@ -67,14 +67,20 @@ export-check: install
 	@if ! diff -r -q -x __pycache__ /tmp/scollapse-export-check scollapse; then \
 	  echo "scollapse/ was out of sync with nbs/: run nbdev_export and commit both"; exit 1; fi
 
+# one torch thread per process: 2 workers x 1 thread fill the 2 cores without oversubscribing them
 nbdev-test: install
-	$(BIN)/nbdev_test --n_workers 2
+	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2
+
+# pytest-xdist workers: tests sharing a module fixture stay on one worker (xdist_group, --dist loadgroup); both
+# workers share one trained cache (judge, encoder, tiny generation 0: tests/conftest.py), built once under a lock
+PYTEST_WORKERS ?= 2
+PYTEST := $(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
 
 pytest: install
-	$(BIN)/pytest -q tests
+	$(PYTEST) tests
 
 slow: install
-	$(BIN)/pytest -q -m slow tests
+	$(PYTEST) -m slow tests
 
 # the results pages, generated from the files in results/ (seconds): results/README.md, one README.md per dataset and
 # protocol folder, and the README's marked summary blocks; tests/test_pages.py fails while a committed page differs

@@ -10,12 +10,14 @@ from scollapse.data import load_dataset, real_splits, get_spec
 from scollapse.ddpm import load_checkpoint, n_params
 from scollapse.filters import Pool, FilterContext, select, lsf_confidence
 
-TINY = dict(dataset='digits', preset='smoke', n_train=40, n_ref=40, n_eval=20, generations=1, progress=False,
-            model_overrides={'epochs_gen0': 1, 'epochs_per_generation': 1, 'sampling_steps': 2})
+from conftest import TINY as TINY_G2, tiny as tiny_g2
+
+TINY = {**TINY_G2, 'generations': 1}   # one generation is enough here
 
 
 def tiny(tmp_path, cache_dir, name='run', **kw):
-    return LoopConfig(**{**TINY, 'out_dir': str(tmp_path / name), 'cache_dir': str(cache_dir), **kw})
+    """conftest's tiny run, one generation long."""
+    return tiny_g2(tmp_path, cache_dir, name, **{'generations': 1, **kw})
 
 
 def test_self_correction_trains_on_real_cluster_centres(tmp_path, cache_dir):

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 CONTENT = 'first half|second half'
-TINY = dict(dataset='digits', preset='smoke', n_train=40, n_ref=40, n_eval=20, generations=1, progress=False,
-            model_overrides={'epochs_gen0': 1, 'epochs_per_generation': 1, 'sampling_steps': 2})
+from conftest import TINY as TINY_G2
+
+TINY = {**TINY_G2, 'generations': 1}   # generation 0 is all the race needs
 
 
 def slow_build(tmp: Path, counter: Path) -> None:

@@ -7,14 +7,17 @@ from scollapse.compare import (run_matrix, collect, paper_table, cost_ledger, le
                                cell_config, plot_last_grids, METHODS, export_results, real_share, before_after)
 from scollapse.loop import resolve_config, gen_dir
 
-TINY = dict(n_train=40, n_ref=40, n_eval=20, generations=2,
-            model_overrides={'epochs_gen0': 1, 'epochs_per_generation': 1, 'sampling_steps': 2})
+from conftest import TINY_SIZES as TINY, seed_cache
 METH = ['SYN', 'ACU', 'ACUR-SIMS']
 
 
+pytestmark = pytest.mark.xdist_group('test_compare')   # one pytest-xdist worker builds the tiny matrix once
+
+
 @pytest.fixture(scope='module')
-def matrix(tmp_path_factory):
+def matrix(tmp_path_factory, cache_dir):
     root = tmp_path_factory.mktemp('compare')
+    seed_cache(cache_dir, root / '_cache')   # the shared judge and encoder; the generation-0 models are its own
     st = run_matrix(METH, [0, 1], preset='smoke', root=root, overrides=TINY, progress=False, raise_errors=True)
     return root, st
 

@@ -49,8 +49,7 @@ def test_interface_errors():
         lsf_options({'condition': 'oracle'})
 
 
-TINY = dict(dataset='digits', preset='smoke', n_train=40, n_ref=40, n_eval=20, generations=2, progress=False,
-            model_overrides={'epochs_gen0': 1, 'epochs_per_generation': 1, 'sampling_steps': 2})
+from conftest import TINY
 
 
 @pytest.mark.parametrize('paradigm', ['accumulate_subsample', 'replace'])

@@ -8,12 +8,7 @@ from scollapse.loop import (LoopConfig, run_loop, resolve_config, n_candidates, 
                             ConfigMismatchError, gen0_path)
 from scollapse.ddpm import CheckpointError
 
-TINY = dict(dataset='digits', preset='smoke', n_train=40, n_ref=40, n_eval=20, generations=2, progress=False,
-            model_overrides={'epochs_gen0': 1, 'epochs_per_generation': 1, 'sampling_steps': 2})
-
-
-def tiny(tmp_path, cache_dir, **kw):
-    return LoopConfig(**{**TINY, 'out_dir': str(tmp_path / 'run'), 'cache_dir': str(cache_dir), **kw})
+from conftest import TINY, tiny
 
 
 def composition(out):
@@ -282,9 +277,11 @@ def test_lsf_protocol_probe_reads_the_null_class(tmp_path):
 
 def test_entropy_protocol_is_unconditional_and_retrains_from_scratch(tmp_path, monkeypatch):
     import scollapse.loop as loop
+    import scollapse.artefacts as artefacts
     made = []
     real_make = loop.make_unet
-    monkeypatch.setattr(loop, 'make_unet', lambda *a, **kw: made.append(kw.get('seed')) or real_make(*a, **kw))
+    for module in (artefacts, loop):   # generation 0's UNet is made in artefacts, later generations' in loop
+        monkeypatch.setattr(module, 'make_unet', lambda *a, **kw: made.append(kw.get('seed')) or real_make(*a, **kw))
     cfg = tiny(tmp_path, tmp_path / 'cache', protocol='entropy', paradigm='replace', filter='greedy', generations=2)
     df = run_loop(cfg)
     assert len(made) == 3                          # generation 0, then a new UNet for each of generations 1 and 2

@@ -5,6 +5,8 @@ import pandas as pd
 import papermill as pm
 import pytest
 
+from conftest import TINY_SIZES
+
 NBS = Path(__file__).resolve().parents[1] / 'nbs'
 
 
@@ -75,10 +77,9 @@ def test_analysis_entropy_smoke(tmp_path, cache_dir):
     assert 'pooled' in html and 'seed 1' in html
 
 
-def test_compare_smoke(tmp_path):
-    tiny = dict(n_train=40, n_ref=40, n_eval=20, generations=2,
-                model_overrides={'epochs_gen0': 1, 'epochs_per_generation': 1, 'sampling_steps': 2},
-                filter_options={})
+def test_compare_smoke(tmp_path, seeded):
+    tiny = {**TINY_SIZES, 'filter_options': {}}
+    seeded(tmp_path / 'cmp' / '_cache')
     nb = pm.execute_notebook(str(NBS / 'compare.ipynb'), str(tmp_path / 'out.ipynb'), cwd=str(tmp_path),
                              parameters=dict(preset='smoke', methods=['SYN', 'ACUR', 'ACU-greedy'], seeds=[0, 1],
                                              root=str(tmp_path / 'cmp'), overrides=tiny, progress=False),
@@ -115,14 +116,14 @@ def test_compare_renders_committed_results(tmp_path):
     assert not (tmp_path / 'runs').exists()            # nothing ran, no run folder made
 
 
-def test_compare_finishes_a_matrix_across_machines(tmp_path):
+def test_compare_finishes_a_matrix_across_machines(tmp_path, seeded):
     """A matrix finished in two parts on two machines: the second part runs only the cells the first did not export,
     and its tables hold both parts' seeds."""
     import shutil
-    tiny = dict(n_train=40, n_ref=40, n_eval=20, generations=2,
-                model_overrides={'epochs_gen0': 1, 'epochs_per_generation': 1, 'sampling_steps': 2},
-                filter_options={})
+    tiny = {**TINY_SIZES, 'filter_options': {}}
     res = tmp_path / 'results'
+    for machine in ('m1', 'm2'):
+        seeded(tmp_path / machine / '_cache')
     common = dict(preset='smoke', methods=['SYN', 'ACUR'], overrides=tiny, progress=False, ole=False, results=str(res))
     pm.execute_notebook(str(NBS / 'compare.ipynb'), str(tmp_path / 'part1.ipynb'), cwd=str(tmp_path),
                         parameters=dict(common, seeds=[0], root=str(tmp_path / 'm1')), progress_bar=False)
@@ -141,10 +142,10 @@ def test_compare_finishes_a_matrix_across_machines(tmp_path):
     assert 'cost ledger of the 2 cells with a run folder here' in text
 
 
-def test_tutorial_custom_filter_smoke(tmp_path):
+def test_tutorial_custom_filter_smoke(tmp_path, seeded):
     """The custom-selector tutorial registers its filter, runs it beside ACUR and ACU-LSF, and gives a verdict."""
-    tiny = dict(n_train=40, n_ref=40, n_eval=20, generations=2,
-                model_overrides={'epochs_gen0': 1, 'epochs_per_generation': 1, 'sampling_steps': 2})
+    tiny = TINY_SIZES
+    seeded(tmp_path / 'cmp' / '_cache')
     nb = pm.execute_notebook(str(NBS / 'tutorial_custom_filter.ipynb'), str(tmp_path / 'out.ipynb'), cwd=str(tmp_path),
                              parameters=dict(preset='smoke', seeds=[0], root=str(tmp_path / 'cmp'), overrides=tiny,
                                              progress=False), progress_bar=False)
@@ -165,7 +166,8 @@ def test_benchmark_smoke(tmp_path, cache_dir):
     assert 'channels_last' in html and 'train_speedup' in html     # the speed-knob table is embedded
 
 
-def test_gen0_recipe_smoke(tmp_path, cache_dir):
+def test_gen0_recipe_smoke(tmp_path, seeded):
+    seeded(tmp_path / 'cache')
     nb = pm.execute_notebook(str(NBS / 'gen0_recipe.ipynb'), str(tmp_path / 'out.ipynb'), cwd=str(tmp_path),
                              parameters=dict(dataset='digits', preset='smoke', every=1, n=100, progress=False,
                                              samplers={'default': {}, 'DDIM-2': {'sampling_steps': 2}},
@@ -187,7 +189,8 @@ def test_gen0_recipe_refuses_a_bad_sampler_before_training(tmp_path):
     assert not (tmp_path / 'cache' / 'gen0').exists()   # generation 0 never started
 
 
-def test_finetune_control_smoke(tmp_path):
+def test_finetune_control_smoke(tmp_path, seeded):
+    seeded(tmp_path / 'runs' / '_cache')
     nb = pm.execute_notebook(str(NBS / 'finetune_control.ipynb'), str(tmp_path / 'out.ipynb'), cwd=str(tmp_path),
                              parameters=dict(preset='smoke', seeds=[0], root=str(tmp_path / 'runs'), progress=False,
                                              variants={'a': {}, 'b': {'finetune_lr': 1e-4, 'epochs_per_generation': 2}}),
@@ -227,12 +230,11 @@ def test_loop_and_filter_chapters_show_their_figures():
     assert outputs(nbformat.read(NBS / '07_filters.ipynb', as_version=4), 'text/html')   # the LSF confidences table
 
 
-def test_compare_and_evidence_under_each_papers_protocol(tmp_path):
+def test_compare_and_evidence_under_each_papers_protocol(tmp_path, seeded):
     """compare.ipynb -p protocol lsf / entropy runs its cells under that protocol and scores only that paper's claims;
     protocols.ipynb then shows the generation-0 variants, OLE over t, probe confidences and what greedy keeps."""
-    tiny = dict(n_train=40, n_ref=40, n_eval=20, generations=2,
-                model_overrides={'epochs_gen0': 1, 'epochs_per_generation': 1, 'sampling_steps': 2})
-    root = str(tmp_path / 'cmp')
+    tiny = TINY_SIZES
+    root = str(seeded(tmp_path / 'cmp' / '_cache').parent)
     runs = {'lsf': ['SYN', 'SYN-LSF', 'ACU-LSF'], 'entropy': ['SYN', 'SYN-greedy']}
     html = {}
     for protocol, methods in runs.items():

@@ -10,8 +10,7 @@ import scollapse.filters
 from scollapse.filters import register_filter, get_filter, check_filter_options
 from scollapse.loop import LoopConfig, run_loop, resolve_config
 
-TINY = dict(dataset='digits', preset='smoke', n_train=40, n_ref=40, n_eval=20, generations=2, progress=False,
-            model_overrides={'epochs_gen0': 1, 'epochs_per_generation': 1, 'sampling_steps': 2})
+from conftest import TINY
 
 PLUGIN = '''
 import numpy as np

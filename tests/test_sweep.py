@@ -7,13 +7,12 @@ from scollapse.sweep import submit_matrix, wait_all
 from scollapse.compare import collect, cell_config
 from scollapse.loop import gen_dir
 
-TINY = dict(n_train=40, n_ref=40, n_eval=20, generations=2,
-            model_overrides={'epochs_gen0': 1, 'epochs_per_generation': 1, 'sampling_steps': 2})
+from conftest import TINY_SIZES as TINY
 METH, SEEDS = ['SYN', 'ACUR'], [0, 1]
 
 
-def test_local_sweep_runs_resumes_and_is_collected(tmp_path):
-    root = tmp_path / 'cmp'
+def test_local_sweep_runs_resumes_and_is_collected(tmp_path, seeded):
+    root = seeded(tmp_path / 'cmp' / '_cache').parent
     kw = dict(preset='smoke', root=root, overrides=TINY, folder=tmp_path / 'submitit', threads=1)
     jobs, table = submit_matrix(METH, SEEDS, **kw)
     assert len(jobs) == 4 and (table.status == 'submitted').all()
