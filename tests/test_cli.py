@@ -14,8 +14,19 @@ def run_cli(*args, cwd):
     return subprocess.run([str(SCRIPT), *args], cwd=cwd, capture_output=True, text=True, timeout=600)
 
 
-def test_script_is_installed():
+def test_script_is_installed_and_runs_the_cli(tmp_path):
+    """The installed script itself runs the CLI: `--help` and `--check` exit 0 with their output, a bad key exits 2
+    (a script left behind by an old install, or one bound to another function, fails here)."""
     assert SCRIPT.exists(), 'scollapse-run is not installed: setup.py must pass console_scripts as entry_points'
+    r = run_cli('--help', cwd=tmp_path)
+    assert r.returncode == 0 and r.stderr == '', r.stderr
+    assert all(f'  {f.name}=' in r.stdout for f in fields(LoopConfig))   # the help lists LoopConfig's fields
+    r = run_cli('--check', 'preset=smoke', cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)['loop']['preset'] == 'smoke'             # the resolved configuration, as JSON
+    r = run_cli('--check', 'no_such_key=1', cwd=tmp_path)
+    assert r.returncode == 2 and "unknown parameter 'no_such_key'" in r.stderr
+    assert not (tmp_path / 'runs').exists()                              # --check runs nothing
 
 
 def test_help_lists_every_field_with_type_default_and_doc(tmp_path):

@@ -1,6 +1,7 @@
 """The referee is not a player: the judge trains on the judge split only, and no selection or memorisation path
 can reach it."""
 import shutil
+import sys
 from dataclasses import fields
 
 import numpy as np
@@ -13,8 +14,7 @@ from scollapse.filters import FilterContext, check_filter_options
 from scollapse.loop import (LoopConfig, run_loop, prepare, training_set, memorization_metrics, load_samples,
                             classifier_path, judge_epochs)
 
-TINY = dict(dataset='digits', preset='smoke', n_train=40, n_ref=40, n_eval=20, generations=2, progress=False,
-            model_overrides={'epochs_gen0': 1, 'epochs_per_generation': 1, 'sampling_steps': 2})
+from conftest import TINY
 
 
 def test_filter_context_has_no_handle_to_the_judge():
@@ -44,9 +44,10 @@ def test_selection_and_memorisation_never_load_the_judge(cache_dir, tmp_path, mo
 
     def forbidden(*args, **kwargs):
         raise AssertionError('a selection or memorisation path used the judge')
-    for name in ('load_classifier', 'classifier_features', 'get_classifier'):
-        monkeypatch.setattr(scollapse.classifier, name, forbidden)
-        monkeypatch.setattr(scollapse.loop, name, forbidden, raising=False)
+    # the judge's class itself, not a module's name for a function: building, loading (which builds) or running a
+    # judge fails however the caller imported it (`from scollapse.classifier import load_classifier` included)
+    for method in ('__init__', 'features', 'forward'):
+        monkeypatch.setattr(scollapse.classifier.SmallClassifier, method, forbidden)
     for g in (1, 2):
         train, _ = training_set(cfg, data, out, g)
         xs, _ = load_samples(out, g)
@@ -56,7 +57,8 @@ def test_selection_and_memorisation_never_load_the_judge(cache_dir, tmp_path, mo
 
 
 def test_encoder_without_enough_train_pool_images_is_refused_before_compute(tmp_path, monkeypatch):
-    monkeypatch.setattr(scollapse.loop, 'MIN_ENCODER_IMAGES', 10_000)   # digits' train pool has 897 images
+    sizes = sys.modules[scollapse.loop.check_sizes.__module__]   # the module whose check reads the constant
+    monkeypatch.setattr(sizes, 'MIN_ENCODER_IMAGES', 10_000)   # digits' train pool has 897 images
     with pytest.raises(ValueError, match="features='encoder' needs a selection encoder trained on >= 10000"):
         run_loop(LoopConfig(**TINY, filter='greedy', out_dir=str(tmp_path / 'run'), cache_dir=str(tmp_path / 'cache')))
     assert not (tmp_path / 'cache').exists()
