@@ -18,11 +18,12 @@ from tqdm.auto import tqdm
 from .cache import atomic_write
 
 # %% auto #0
-__all__ = ['SAMPLERS', 'PRESETS', 'DIGITS_FINETUNE_LR', 'CPU_28', 'PAPER_UNETS', 'MIXED_PRECISION', 'ModelConfig', 'model_preset',
-           'check_model_config', 'to_model', 'to_uint8', 'torch_threads', 'make_unet', 'n_classes_of', 'null_class_of',
-           'class_input', 'make_scheduler', 'n_params', 'Runtime', 'rank_share', 'train_ddpm', 'fit_kwargs',
-           'balanced_labels', 'make_sampler', 'guided_eps', 'sample_ddpm', 'CheckpointError', 'atomic_save',
-           'save_checkpoint', 'load_checkpoint']
+__all__ = ['SAMPLERS', 'PRESETS', 'DIGITS_FINETUNE_LR', 'CPU_28', 'PAPER_UNETS', 'GPU_UNETS', 'GPU_RECIPE', 'MIXED_PRECISION',
+           'COMPILE_MODES', 'ModelConfig', 'gpu_preset', 'model_preset', 'check_model_config', 'to_model', 'to_uint8',
+           'torch_threads', 'make_unet', 'n_classes_of', 'null_class_of', 'class_input', 'make_scheduler', 'n_params',
+           'Runtime', 'on_cuda', 'use_tf32', 'rank_share', 'train_ddpm', 'fit_kwargs', 'balanced_labels',
+           'make_sampler', 'guided_eps', 'sample_ddpm', 'CheckpointError', 'atomic_save', 'save_checkpoint',
+           'load_checkpoint']
 
 # %% ../nbs/01_ddpm.ipynb #ae15fda7
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class ModelConfig:
     sample_batch_size: int = 500
 
 SAMPLERS = ('ddim', 'ddpm')
-PRESETS = ('smoke', 'cpu', 'paper')
+PRESETS = ('smoke', 'cpu', 'gpu', 'paper')
 _D, _A, _U, _AU = 'DownBlock2D', 'AttnDownBlock2D', 'UpBlock2D', 'AttnUpBlock2D'
 DIGITS_FINETUNE_LR = 3e-4   # the 8x8 `cpu` fine-tune lr, chosen by the real-data control (results/digits/
                             # finetune_control*.ipynb): at the default 1e-3 fine-tuning on real data alone forgets
@@ -72,6 +73,26 @@ PAPER_UNETS = {  # image side -> (widths, down blocks, up blocks) of the `paper`
     32: ((128, 256, 256, 256), (_D, _A, _D, _D), (_U, _U, _AU, _U)),             # CIFAR-10 (DDPM's layout): 35.8M
     64: ((128, 128, 256, 256, 256), (_D, _D, _A, _D, _D), (_U, _U, _AU, _U, _U)),  # CelebA 64x64: 38.4M
 }
+
+GPU_UNETS = {  # image side -> (widths, down blocks, up blocks) of the `gpu` preset: 15.7M parameters, attention at 7x7 / 8x8
+    28: ((64, 128, 256), (_D, _D, _A), (_AU, _U, _U)),   # 3.26 GFLOP per image forward (paper 9.94, CPU_28 0.14)
+    32: ((64, 128, 256), (_D, _D, _A), (_AU, _U, _U)),   # 4.27 GFLOP
+}
+GPU_RECIPE = dict(  # the `gpu` preset's training and sampler: a design on paper (nbs/benchmark.ipynb), not yet measured
+    layers_per_block=2, norm_num_groups=32, lr=5e-4, finetune_lr=1e-4, batch_size=256, warmup_steps=500,
+    ema_decay=0.999, label_dropout=0.1,      # a null class: guidance can be chosen after training (gen0_recipe.ipynb)
+    epochs_gen0=40, epochs_per_generation=5,  # generation 0 on the whole train pool (Fashion-MNIST: 50,000 images)
+    sampler='ddim', sampling_steps=50, sample_batch_size=1024)
+
+def gpu_preset(base: ModelConfig) -> ModelConfig:
+    """The `gpu` preset for 28x28 and 32x32 images; other sizes are refused (8x8 digits: the `cpu` preset is already
+    sized for a GPU's smallest work)."""
+    H = base.sample_size
+    if H not in GPU_UNETS:
+        raise ValueError(f"preset='gpu' is designed for 28x28 and 32x32 images, not {H}x{H}: use preset='cpu' "
+                         f"(digits 8x8) or preset='paper'")
+    widths, downs, ups = GPU_UNETS[H]
+    return replace(base, block_out_channels=widths, down_block_types=downs, up_block_types=ups, **GPU_RECIPE)
 
 def model_preset(shape: tuple, preset: str = 'cpu') -> ModelConfig:
     """The ModelConfig of a preset for images of shape (C, H, W)."""
@@ -90,6 +111,7 @@ def model_preset(shape: tuple, preset: str = 'cpu') -> ModelConfig:
                        down_block_types=('DownBlock2D', 'DownBlock2D', 'AttnDownBlock2D'),
                        up_block_types=('AttnUpBlock2D', 'UpBlock2D', 'UpBlock2D'), epochs_gen0=40,
                        epochs_per_generation=5, batch_size=128, sample_batch_size=250)  # 250: 1.17x over 500 here
+    if preset == 'gpu': return gpu_preset(base)
     # 'paper': lr 1e-4, batch 128, 500 warm-up steps, 500 gen-0 epochs, 1000-step DDPM sampling, 3 fine-tuning epochs
     # per generation (LSF). Architecture by resolution (see PAPER_UNETS): ~32-38M-parameter DDPM-style UNets for the
     # papers' datasets (LSF reports about 32M), the entropy paper's UNet48 layout trimmed for smaller images.
@@ -178,6 +200,7 @@ def n_params(model: torch.nn.Module) -> int:
 
 # %% ../nbs/01_ddpm.ipynb #e5b3d884
 MIXED_PRECISION = ('no', 'bf16')
+COMPILE_MODES = ('default', 'reduce-overhead')
 
 @dataclass(frozen=True)
 class Runtime:
@@ -185,10 +208,13 @@ class Runtime:
     accelerator: object = None     # accelerate.Accelerator of a multi-process launch (None: a single process)
     mixed_precision: str = 'no'    # 'no' or 'bf16' (autocast of the UNet forward; weights stay float32)
     compile: bool = False          # torch.compile the UNet for training and sampling
+    compile_mode: str = 'default'  # torch.compile mode: 'reduce-overhead' captures CUDA graphs (launch-bound small nets)
 
     def __post_init__(self):
         if self.mixed_precision not in MIXED_PRECISION:
             raise ValueError(f"mixed_precision={self.mixed_precision!r}: choose one of {list(MIXED_PRECISION)}")
+        if self.compile_mode not in COMPILE_MODES:
+            raise ValueError(f"compile_mode={self.compile_mode!r}: choose one of {list(COMPILE_MODES)}")
 
     @property
     def rank(self) -> int: return 0 if self.accelerator is None else self.accelerator.process_index
@@ -217,6 +243,19 @@ class Runtime:
         """The autocast context of the UNet forward."""
         return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=self.mixed_precision == 'bf16')
 
+    def compiled(self, net):
+        """`net` compiled in this runtime's mode, or `net` itself when compile is off (None stays None)."""
+        return torch.compile(net, mode=self.compile_mode) if self.compile and net is not None else net
+
+def on_cuda(device: str) -> bool:
+    """Whether `device` is a CUDA device: the fast path (TF32, draws on the device, fused AdamW) applies there only."""
+    return torch.device(device).type == 'cuda'
+
+def use_tf32() -> None:
+    """Let float32 matmuls and convolutions run on TF32 tensor cores (CUDA only; CPU numbers never change)."""
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+
 def rank_share(n: int, rank: int, world: int) -> slice:
     """The contiguous part of n items that process `rank` of `world` takes."""
     return slice(n * rank // world, n * (rank + 1) // world)
@@ -235,28 +274,34 @@ def train_ddpm(unet: UNet2DModel, scheduler: DDPMScheduler, images: np.ndarray, 
     if len(images) == 0: raise ValueError("cannot train on an empty dataset")
     null = null_class_of(unet)
     if label_dropout > 0 and null is None: raise ValueError("label_dropout > 0 needs a UNet with a null class")
-    rt = runtime or Runtime()
-    g = torch.Generator().manual_seed(seed)
+    rt, gpu = runtime or Runtime(), on_cuda(device)
+    if gpu: use_tf32()
+    g = torch.Generator().manual_seed(seed)                       # batch order (on a CPU: every draw)
+    gd = torch.Generator(device).manual_seed(seed) if gpu else g  # noise, timesteps, label dropout
     x_all, y_all = to_model(images), torch.as_tensor(labels, dtype=torch.long)
+    if gpu: x_all, y_all = x_all.to(device), y_all.to(device)    # the training set lives on the GPU
     steps_per_epoch = math.ceil(len(x_all) / batch_size)
-    opt = torch.optim.AdamW(unet.parameters(), lr=lr, betas=(0.95, 0.999), weight_decay=weight_decay, eps=1e-8)
+    opt = torch.optim.AdamW(unet.parameters(), lr=lr, betas=(0.95, 0.999), weight_decay=weight_decay, eps=1e-8,
+                            **({'fused': True} if gpu else {}))
     total = steps_per_epoch * epochs   # warm-up is capped at a tenth of training (0 for tiny runs: lr starts at 0)
     sched = get_cosine_schedule_with_warmup(opt, min(warmup_steps, total // 10), total)
     T = scheduler.config.num_train_timesteps
     unet.to(device).train()
     model = rt.accelerator.prepare_model(unet) if rt.world > 1 else unet   # DDP: gradients averaged over processes
-    fwd = torch.compile(model) if rt.compile else model
-    ema = EMAModel(unet.parameters(), decay=ema_decay) if ema_decay > 0 else None
+    fwd = rt.compiled(model)
+    ema = EMAModel(unet.parameters(), decay=ema_decay, foreach=gpu) if ema_decay > 0 else None
     losses = []
     bar = tqdm(total=steps_per_epoch * epochs, desc=desc, disable=not (progress and rt.is_main), leave=False)
     for epoch in range(epochs):
-        perm = torch.randperm(len(x_all), generator=g)
+        perm, epoch_losses = torch.randperm(len(x_all), generator=g).to(x_all.device), []
         for i in range(steps_per_epoch):
             idx = perm[i * batch_size:(i + 1) * batch_size]   # the global batch; all processes draw the same noise
-            noise = torch.randn((len(idx),) + x_all.shape[1:], generator=g)
-            t = torch.randint(0, T, (len(idx),), generator=g)
+            noise = torch.randn((len(idx),) + x_all.shape[1:], generator=gd, device=gd.device)
+            t = torch.randint(0, T, (len(idx),), generator=gd, device=gd.device)
             y_batch = y_all[idx]
-            if label_dropout > 0: y_batch = torch.where(torch.rand(len(idx), generator=g) < label_dropout, null, y_batch)
+            if label_dropout > 0:
+                drop = torch.rand(len(idx), generator=gd, device=gd.device) < label_dropout
+                y_batch = torch.where(drop, null, y_batch)
             part = rank_share(len(idx), rt.rank, rt.world)
             w = (part.stop - part.start) / len(idx) * rt.world  # DDP's mean over processes = the batch mean
             if part.stop == part.start: part = slice(0, 1)      # nothing left for this process: a zero-weight item
@@ -273,7 +318,9 @@ def train_ddpm(unet: UNet2DModel, scheduler: DDPMScheduler, images: np.ndarray, 
             if ema is not None: ema.step(unet.parameters())
             step_loss = loss.detach()
             if rt.world > 1: step_loss = rt.accelerator.reduce(step_loss, 'sum') / rt.world
-            losses.append(step_loss.item()); bar.update(1)
+            epoch_losses.append(step_loss)   # read once per epoch: no host sync per step
+            bar.update(1)
+        losses.extend(torch.stack(epoch_losses).tolist())
         bar.set_postfix(loss=f"{np.mean(losses[-steps_per_epoch:]):.4f}")
         if on_epoch is not None: _call_on_epoch(on_epoch, epoch + 1, unet, ema)
     bar.close()
@@ -339,24 +386,26 @@ def sample_ddpm(unet: UNet2DModel, cfg: ModelConfig, labels: np.ndarray, *, seed
     if aux_weight > 0 and aux is None: raise ValueError("aux_weight > 0 needs an auxiliary model `aux`")
     if cfg.guidance_scale != 1 and null_class_of(unet) is None:
         raise ValueError(f"guidance_scale={cfg.guidance_scale} needs a UNet with a null class (label_dropout > 0)")
-    rt = runtime or Runtime()
+    rt, gpu = runtime or Runtime(), on_cuda(device)
+    if gpu: use_tf32()
     sampler = make_sampler(cfg)
     unet.to(device).eval()
     if aux is not None: aux.to(device).eval()
-    net, net_aux = (torch.compile(unet), torch.compile(aux) if aux is not None else None) if rt.compile else (unet, aux)
+    net, net_aux = rt.compiled(unet), rt.compiled(aux)
+    ts = sampler.timesteps.to(device)   # the UNet's timesteps, moved once
     bs = cfg.sample_batch_size
     mine = range(rt.rank, math.ceil(len(labels) / bs), rt.world)   # sampling batches, dealt out round-robin
     out = []
     bar = tqdm(total=len(mine) * len(sampler.timesteps), desc=desc, disable=not (progress and rt.is_main), leave=False)
     for b in mine:
-        g = torch.Generator().manual_seed(seed * 100_003 + b)
+        g = torch.Generator(device if gpu else 'cpu').manual_seed(seed * 100_003 + b)   # on a GPU: drawn there
         y = torch.as_tensor(labels[b * bs:(b + 1) * bs], device=device)
-        x = torch.randn((len(y), cfg.channels, cfg.sample_size, cfg.sample_size), generator=g).to(device)
-        for t in sampler.timesteps:
+        x = torch.randn((len(y), cfg.channels, cfg.sample_size, cfg.sample_size), generator=g, device=g.device).to(device)
+        for t, t_dev in zip(sampler.timesteps, ts):
             with rt.autocast(device):
-                eps = guided_eps(net, x, t.to(device), y, cfg.guidance_scale, null_class_of(unet))
+                eps = guided_eps(net, x, t_dev, y, cfg.guidance_scale, null_class_of(unet))
                 if aux_weight > 0:
-                    eps = (1 + aux_weight) * eps - aux_weight * guided_eps(net_aux, x, t.to(device), y, cfg.guidance_scale,
+                    eps = (1 + aux_weight) * eps - aux_weight * guided_eps(net_aux, x, t_dev, y, cfg.guidance_scale,
                                                                            null_class_of(unet))
             kw = dict(eta=cfg.eta) if cfg.sampler == 'ddim' else {}
             x = sampler.step(eps, t, x, generator=g, **kw).prev_sample
