@@ -4,23 +4,27 @@
 
 # %% ../nbs/11_bench.ipynb #63d44e0c
 from __future__ import annotations
-import time, json
+import time, json, math
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from .ddpm import ModelConfig, Runtime, make_unet, make_scheduler, make_sampler, to_model, torch_threads
+from .ddpm import ModelConfig, Runtime, make_unet, make_scheduler, make_sampler, to_model, torch_threads, on_cuda
+from .speed import unet_flops, achieved_tflops, device_peak, precision_of, FORWARDS_PER_TRAIN_STEP
 
 # %% auto #0
-__all__ = ['SPEED_VARIANTS', 'train_throughput', 'sample_throughput', 'speed_table', 'loop_overhead', 'overhead_summary']
+__all__ = ['SPEED_VARIANTS', 'FASHION_MATRIX', 'H200_MEASURED', 'SAMPLE_EAGER_TFLOPS', 'TRAIN_EAGER_TFLOPS',
+           'COMPILE_SAMPLE_SPEEDUP', 'SAMPLE_LAUNCH_STEP_S', 'JUDGE_SECONDS', 'CELL_OVERHEAD_S', 'train_throughput',
+           'sample_throughput', 'speed_table', 'utilisation', 'with_utilisation', 'loop_overhead', 'overhead_summary',
+           'h200_rates', 'cell_work', 'run_hours', 'projection_table', 'markdown_table']
 
 # %% ../nbs/11_bench.ipynb #c8264e32
-def _prepare_unet(cfg: ModelConfig, n_classes: int, device: str, channels_last: bool, compile: bool, train: bool):
+def _prepare_unet(cfg: ModelConfig, n_classes: int, device: str, channels_last: bool, rt: Runtime, train: bool):
     """A fresh UNet in train/eval mode, optionally channels-last, and the callable to run it (compiled or not)."""
     unet = make_unet(cfg, n_classes).to(device).train(train)
     if channels_last: unet = unet.to(memory_format=torch.channels_last)
-    return unet, (torch.compile(unet) if compile else unet)
+    return unet, rt.compiled(unet)
 
 def _sync(device: str) -> None:
     """Wait for queued GPU work (no-op on CPU)."""
@@ -28,18 +32,22 @@ def _sync(device: str) -> None:
 
 def train_throughput(cfg: ModelConfig, n_classes: int, steps: int = 20, warmup: int = 3, device: str = 'cpu', *,
                      compile: bool = False, channels_last: bool = False, mixed_precision: str = 'no',
-                     threads: int | None = None) -> dict:
-    """Raw UNet training steps (forward, backward, AdamW) at cfg.batch_size: {'img_s', 'compile_s'}."""
+                     threads: int | None = None, compile_mode: str = 'default') -> dict:
+    """Raw UNet training steps (forward, backward, AdamW) at cfg.batch_size: {'img_s', 'compile_s'}. On CUDA the
+    batch is drawn on the device and AdamW is fused, as train_ddpm does there."""
     with torch_threads(threads):
-        unet, fwd = _prepare_unet(cfg, n_classes, device, channels_last, compile, train=True)
-        sch, rt = make_scheduler(cfg), Runtime(mixed_precision=mixed_precision)
-        opt = torch.optim.AdamW(unet.parameters(), lr=cfg.lr)
-        g = torch.Generator().manual_seed(0)
+        rt = Runtime(mixed_precision=mixed_precision, compile=compile, compile_mode=compile_mode)
+        unet, fwd = _prepare_unet(cfg, n_classes, device, channels_last, rt, train=True)
+        sch, gpu = make_scheduler(cfg), on_cuda(device)
+        opt = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, **({'fused': True} if gpu else {}))
+        g = torch.Generator(device if gpu else 'cpu').manual_seed(0)
         bs, shape = cfg.batch_size, (cfg.batch_size, cfg.channels, cfg.sample_size, cfg.sample_size)
-        x0, y = torch.randn(shape, generator=g), torch.randint(0, n_classes, (bs,), generator=g)
+        x0 = torch.randn(shape, generator=g, device=g.device)
+        y = torch.randint(0, n_classes, (bs,), generator=g, device=g.device)
         fmt = torch.channels_last if channels_last else torch.contiguous_format
         def step():
-            noise, t = torch.randn(shape, generator=g), torch.randint(0, cfg.num_train_timesteps, (bs,), generator=g)
+            noise = torch.randn(shape, generator=g, device=g.device)
+            t = torch.randint(0, cfg.num_train_timesteps, (bs,), generator=g, device=g.device)
             xt = sch.add_noise(x0, noise, t).to(device).contiguous(memory_format=fmt)
             with rt.autocast(device): pred = fwd(xt, t.to(device), class_labels=y.to(device)).sample
             loss = F.mse_loss(pred.float(), noise.to(device))
@@ -54,11 +62,12 @@ def train_throughput(cfg: ModelConfig, n_classes: int, steps: int = 20, warmup: 
 @torch.inference_mode()
 def sample_throughput(cfg: ModelConfig, n_classes: int, steps: int = 10, device: str = 'cpu', *,
                       compile: bool = False, channels_last: bool = False, mixed_precision: str = 'no',
-                      threads: int | None = None, batch_size: int | None = None) -> dict:
+                      threads: int | None = None, batch_size: int | None = None, compile_mode: str = 'default') -> dict:
     """Raw UNet denoising (forward + scheduler step) at cfg.sample_batch_size: {'img_steps_s', 'compile_s'}."""
     with torch_threads(threads):
-        unet, net = _prepare_unet(cfg, n_classes, device, channels_last, compile, train=False)
-        sampler, rt = make_sampler(cfg), Runtime(mixed_precision=mixed_precision)
+        rt = Runtime(mixed_precision=mixed_precision, compile=compile, compile_mode=compile_mode)
+        unet, net = _prepare_unet(cfg, n_classes, device, channels_last, rt, train=False)
+        sampler = make_sampler(cfg)
         bs = batch_size or cfg.sample_batch_size
         x = torch.randn(bs, cfg.channels, cfg.sample_size, cfg.sample_size, device=device)
         if channels_last: x = x.contiguous(memory_format=torch.channels_last)
@@ -80,6 +89,8 @@ SPEED_VARIANTS = {   # name -> knobs of train_throughput / sample_throughput
     'channels_last': dict(channels_last=True),
     'compile': dict(compile=True),
     'bf16 autocast': dict(mixed_precision='bf16'),
+    'bf16 + compile': dict(mixed_precision='bf16', compile=True),   # the CUDA fast path of a long run
+    'CUDA graphs': dict(compile=True, compile_mode='reduce-overhead'),   # for launch-bound small nets
 }
 
 def speed_table(cfg: ModelConfig, n_classes: int, variants: dict | None = None, device: str = 'cpu',
@@ -94,7 +105,28 @@ def speed_table(cfg: ModelConfig, n_classes: int, variants: dict | None = None, 
     df = pd.DataFrame(rows).set_index('variant')
     df['train_speedup'] = df.train_img_s / df.train_img_s.iloc[0]
     df['sample_speedup'] = df.sample_img_steps_s / df.sample_img_steps_s.iloc[0]
-    return df.round(2)
+    precisions = {name: kw.get('mixed_precision', 'no') for name, kw in (variants or SPEED_VARIANTS).items()}
+    return with_utilisation(df.round(2), cfg, n_classes, device, precisions)
+
+# %% ../nbs/11_bench.ipynb #bu000001
+def utilisation(rate: float, flops_per_image: float, forwards: int, peak_tflops: float) -> dict:
+    """{'tflops', 'peak_share'}: the TFLOP/s `rate` images (or image-steps) per second achieve, and their share of peak."""
+    tflops = achieved_tflops(rate, flops_per_image, forwards)
+    return {'tflops': tflops, 'peak_share': tflops / peak_tflops}
+
+def with_utilisation(df: pd.DataFrame, cfg: ModelConfig, n_classes: int, device: str, precisions: dict) -> pd.DataFrame:
+    """A speed table with the forward GFLOP per image, the TFLOP/s achieved and the share of the device's peak for the
+    precision of each variant (`precisions`: variant -> mixed_precision), and where that peak comes from."""
+    flops, out = unet_flops(cfg, n_classes), df.copy()
+    for name, row in df.iterrows():
+        peak, source = device_peak(device, precision_of(device, precisions.get(name, 'no')))
+        tr = utilisation(row.train_img_s, flops, FORWARDS_PER_TRAIN_STEP, peak)
+        sa = utilisation(row.sample_img_steps_s, flops, 1, peak)
+        out.loc[name, ['train_tflops', 'sample_tflops', 'peak_tflops']] = tr['tflops'], sa['tflops'], peak
+        out.loc[name, ['train_peak_share', 'sample_peak_share']] = tr['peak_share'], sa['peak_share']
+        out.loc[name, 'peak_source'] = source
+    out.insert(0, 'gflop_per_img', flops / 1e9)
+    return out
 
 # %% ../nbs/11_bench.ipynb #40cd3b90
 def loop_overhead(out_dir, train_ips: float, sample_ips: float) -> pd.DataFrame:
@@ -126,3 +158,78 @@ def overhead_summary(df: pd.DataFrame) -> dict:
     return {'wall_s': float(t.wall), 'raw_unet_s': float(raw),
             'overhead_share': float(1 - raw / t.wall),
             'overhead_share_excl_metrics_setup': float(1 - raw / (t.wall - t.t_metrics - t.t_setup))}
+
+# %% ../nbs/11_bench.ipynb #bu000004
+from .speed import fast_path, EAGER_TRAIN_TFLOPS, LAUNCH_BOUND_STEP_S, COMPILE_SAVING, COMPILE_SECONDS
+
+FASHION_MATRIX = ('SYN', 'SYN-ADD', 'ACU', 'ACUR', 'ACU-REAL', 'ACUR-SIMS', 'ACUR-SC', 'ACU-LSF', 'SYN-LSF',
+                  'ACU-greedy', 'ACU-TDF', 'ACU-LSF+entropy')   # the 12 methods of results/fashion_mnist/common
+H200_MEASURED = {  # (preset, image side) -> variant -> (train img/s, sample img-steps/s) on one H200, issue 24's table
+    ('paper', 28): {'today': (1606, 6237), 'fast': (4052, 20078)},   # fast: bf16 autocast + torch.compile
+    ('paper', 32): {'today': (1415, 5409), 'fast': (1987, 9110)},    # fast: bf16 only (compile not measured at 32x32)
+    ('cpu', 28): {'today': (4924, 36873), 'fast': (4924, 36873)},    # the fast path keeps fp32 eager (launch-bound)
+}
+SAMPLE_EAGER_TFLOPS = {'today': 6237 * 9.94e-3, 'fast': 10451 * 9.94e-3}   # paper 28x28 sampling, fp32/TF32 and bf16
+TRAIN_EAGER_TFLOPS = {'today': 1606 * 3 * 9.94e-3, 'fast': EAGER_TRAIN_TFLOPS}
+COMPILE_SAMPLE_SPEEDUP = 20078 / 10451   # paper 28x28 bf16 sampling, compiled over eager
+SAMPLE_LAUNCH_STEP_S = 250 / 36873       # 6.8 ms: one CPU_28 sampling step of batch 250 on the H200 (launch-bound)
+JUDGE_SECONDS = 95.0                     # the judge and the encoder of Fashion-MNIST on the H200
+CELL_OVERHEAD_S = 21.0                   # a cell's seconds beyond the UNet (CPU_28 ACUR: 27 s less ~6 s of UNet work)
+
+def h200_rates(preset: str, model_cfg: ModelConfig, variant: str = 'fast', n_classes: int = 10) -> tuple:
+    """(train img/s, sample img-steps/s, 'measured' | 'projected') of a preset's UNet on one H200: issue 24's
+    measurement, else its FLOPs at the measured nets' TFLOP/s, no faster than the launch-bound floor."""
+    if (preset, model_cfg.sample_size) in H200_MEASURED:
+        return (*H200_MEASURED[(preset, model_cfg.sample_size)][variant], 'measured')
+    flops = unet_flops(model_cfg, n_classes)
+    train = min(TRAIN_EAGER_TFLOPS[variant] * 1e12 / (3 * flops), model_cfg.batch_size / LAUNCH_BOUND_STEP_S)
+    sample = min(SAMPLE_EAGER_TFLOPS[variant] * 1e12 / flops, model_cfg.sample_batch_size / SAMPLE_LAUNCH_STEP_S)
+    if variant == 'fast': train, sample = train / (1 - COMPILE_SAVING), sample * COMPILE_SAMPLE_SPEEDUP
+    return train, sample, 'projected'
+
+# %% ../nbs/11_bench.ipynb #bu000005
+def cell_work(method: str, model_cfg: ModelConfig, n_train: int, n_eval: int, generations: int) -> tuple[int, int]:
+    """(training images, sampling image-forwards) of one matrix cell after its (cached) generation 0."""
+    from scollapse.compare import METHODS   # the loop's methods (imported here: compare imports this package's loop)
+    from scollapse.loop import LoopConfig
+    m, G, E = METHODS[method], generations, model_cfg.epochs_per_generation
+    grows = m['paradigm'] == 'accumulate'
+    train = sum(n_train * (g + 1 if grows else 1) * E for g in range(1, G + 1)) + G * n_train * E * bool(m.get('sims_weight'))
+    filtered = m['paradigm'] == 'replace' and m['filter'] != 'none'
+    draws = math.ceil(LoopConfig().candidates_factor * n_train) if filtered else n_train
+    forwards = (2 if model_cfg.guidance_scale != 1 else 1) * (2 if m.get('sims_weight') else 1)
+    return train, (G + 1) * max(draws, n_eval) * model_cfg.sampling_steps * forwards
+
+def run_hours(preset: str, model_cfg: ModelConfig, sizes: dict, variant: str = 'fast', methods=FASHION_MATRIX,
+              seeds: int = 3, gpus=(1, 12, 36)) -> dict:
+    """Projected hours on H200s: generation 0, one ACUR run (judge + generation 0 + the cell), the matrix of `methods`
+    x `seeds` on 1 GPU, and on k GPUs through the sweep; `sizes` holds n_train, n_eval, generations and n_gen0."""
+    train_s, sample_s, source = h200_rates(preset, model_cfg, variant)
+    n_gen0 = sizes.get('n_gen0') or sizes['n_train']
+    comp = COMPILE_SECONDS if variant == 'fast' and fast_path('cuda', model_cfg, 10 ** 9)[1] else 0.0
+    gen0 = n_gen0 * model_cfg.epochs_gen0 / train_s + comp
+    works = {m: cell_work(m, model_cfg, sizes['n_train'], sizes['n_eval'], sizes['generations']) for m in methods}
+    cells = {m: t / train_s + s / sample_s + CELL_OVERHEAD_S for m, (t, s) in works.items()}
+    one = JUDGE_SECONDS + gen0 + cells.get('ACUR', np.mean(list(cells.values())))
+    total = seeds * sum(cells.values())
+    row = dict(preset=preset, variant=variant, rates=source, train_img_s=round(train_s), sample_img_steps_s=round(sample_s),
+               gen0_h=gen0 / 3600, run_h=one / 3600, matrix_1gpu_h=(JUDGE_SECONDS + seeds * gen0 + total) / 3600)
+    for k in gpus:
+        wall = JUDGE_SECONDS + math.ceil(seeds / k) * gen0 + math.ceil(len(cells) * seeds / k) * np.mean(list(cells.values()))
+        row[f'matrix_{k}gpu_h'] = wall / 3600
+    return row
+
+# %% ../nbs/11_bench.ipynb #bu000006
+def projection_table(sizes: dict, shape: tuple = (1, 28, 28), variants=('today', 'fast'), **kw) -> pd.DataFrame:
+    """run_hours of each preset in `sizes` (preset -> n_train, n_eval, generations, n_gen0) and each variant."""
+    from scollapse.ddpm import model_preset
+    rows = [run_hours(p, model_preset(shape, p), s, v, **kw) for p, s in sizes.items() for v in variants
+            if (p, v) != ('cpu', 'today') or 'fast' not in variants]   # the cpu preset's fast path is its default
+    return pd.DataFrame(rows).set_index(['preset', 'variant']).round(2)
+
+def markdown_table(df: pd.DataFrame) -> str:
+    """A DataFrame as a GitHub markdown table (index included), numbers as printed by pandas."""
+    flat = df.reset_index()
+    lines = ['| ' + ' | '.join(map(str, flat.columns)) + ' |', '|' + '---|' * len(flat.columns)]
+    return '\n'.join(lines + ['| ' + ' | '.join(f'{v:g}' if isinstance(v, float) else str(v) for v in r) + ' |'
+                               for r in flat.itertuples(index=False)])
