@@ -110,7 +110,8 @@ def speed_table(cfg: ModelConfig, n_classes: int, variants: dict | None = None, 
 
 # %% ../nbs/11_bench.ipynb #bu000001
 def utilisation(rate: float, flops_per_image: float, forwards: int, peak_tflops: float) -> dict:
-    """{'tflops', 'peak_share'}: the TFLOP/s `rate` images (or image-steps) per second achieve, and their share of peak."""
+    """{'tflops', 'peak_share'}: the TFLOP/s that `rate` images (or image-steps) per second achieve, and its share of
+    the peak."""
     tflops = achieved_tflops(rate, flops_per_image, forwards)
     return {'tflops': tflops, 'peak_share': tflops / peak_tflops}
 
@@ -160,7 +161,8 @@ def overhead_summary(df: pd.DataFrame) -> dict:
             'overhead_share_excl_metrics_setup': float(1 - raw / (t.wall - t.t_metrics - t.t_setup))}
 
 # %% ../nbs/11_bench.ipynb #bu000004
-from .speed import fast_path, EAGER_TRAIN_TFLOPS, LAUNCH_BOUND_STEP_S, COMPILE_SAVING, COMPILE_SECONDS
+from .speed import (fast_path, train_steps, EAGER_TRAIN_TFLOPS, LAUNCH_BOUND_STEP_S, COMPILE_SAVING,
+                             COMPILE_SECONDS)
 
 FASHION_MATRIX = ('SYN', 'SYN-ADD', 'ACU', 'ACUR', 'ACU-REAL', 'ACUR-SIMS', 'ACUR-SC', 'ACU-LSF', 'SYN-LSF',
                   'ACU-greedy', 'ACU-TDF', 'ACU-LSF+entropy')   # the 12 methods of results/fashion_mnist/common
@@ -194,7 +196,8 @@ def cell_work(method: str, model_cfg: ModelConfig, n_train: int, n_eval: int, ge
     from scollapse.loop import LoopConfig
     m, G, E = METHODS[method], generations, model_cfg.epochs_per_generation
     grows = m['paradigm'] == 'accumulate'
-    train = sum(n_train * (g + 1 if grows else 1) * E for g in range(1, G + 1)) + G * n_train * E * bool(m.get('sims_weight'))
+    train = sum(n_train * (g + 1 if grows else 1) * E for g in range(1, G + 1))
+    train += G * n_train * E * bool(m.get('sims_weight'))   # the SIMS auxiliary model's fine-tunes
     filtered = m['paradigm'] == 'replace' and m['filter'] != 'none'
     draws = math.ceil(LoopConfig().candidates_factor * n_train) if filtered else n_train
     forwards = (2 if model_cfg.guidance_scale != 1 else 1) * (2 if m.get('sims_weight') else 1)
@@ -206,16 +209,19 @@ def run_hours(preset: str, model_cfg: ModelConfig, sizes: dict, variant: str = '
     x `seeds` on 1 GPU, and on k GPUs through the sweep; `sizes` holds n_train, n_eval, generations and n_gen0."""
     train_s, sample_s, source = h200_rates(preset, model_cfg, variant)
     n_gen0 = sizes.get('n_gen0') or sizes['n_train']
-    comp = COMPILE_SECONDS if variant == 'fast' and fast_path('cuda', model_cfg, 10 ** 9)[1] else 0.0
+    steps_gen0 = train_steps(model_cfg, n_gen0, model_cfg.epochs_gen0)
+    comp = COMPILE_SECONDS if variant == 'fast' and fast_path('cuda', model_cfg, steps_gen0)[1] else 0.0
     gen0 = n_gen0 * model_cfg.epochs_gen0 / train_s + comp
     works = {m: cell_work(m, model_cfg, sizes['n_train'], sizes['n_eval'], sizes['generations']) for m in methods}
     cells = {m: t / train_s + s / sample_s + CELL_OVERHEAD_S for m, (t, s) in works.items()}
     one = JUDGE_SECONDS + gen0 + cells.get('ACUR', np.mean(list(cells.values())))
-    total = seeds * sum(cells.values())
-    row = dict(preset=preset, variant=variant, rates=source, train_img_s=round(train_s), sample_img_steps_s=round(sample_s),
-               gen0_h=gen0 / 3600, run_h=one / 3600, matrix_1gpu_h=(JUDGE_SECONDS + seeds * gen0 + total) / 3600)
+    matrix_1gpu = JUDGE_SECONDS + seeds * gen0 + seeds * sum(cells.values())
+    row = dict(preset=preset, variant=variant, rates=source, train_img_s=round(train_s),
+               sample_img_steps_s=round(sample_s), gen0_h=gen0 / 3600, run_h=one / 3600,
+               matrix_1gpu_h=matrix_1gpu / 3600)
     for k in gpus:
-        wall = JUDGE_SECONDS + math.ceil(seeds / k) * gen0 + math.ceil(len(cells) * seeds / k) * np.mean(list(cells.values()))
+        cell_rounds = math.ceil(len(cells) * seeds / k)
+        wall = JUDGE_SECONDS + math.ceil(seeds / k) * gen0 + cell_rounds * np.mean(list(cells.values()))
         row[f'matrix_{k}gpu_h'] = wall / 3600
     return row
 

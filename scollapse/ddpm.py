@@ -74,7 +74,7 @@ PAPER_UNETS = {  # image side -> (widths, down blocks, up blocks) of the `paper`
     64: ((128, 128, 256, 256, 256), (_D, _D, _A, _D, _D), (_U, _U, _AU, _U, _U)),  # CelebA 64x64: 38.4M
 }
 
-GPU_UNETS = {  # image side -> (widths, down blocks, up blocks) of the `gpu` preset: 15.7M parameters, attention at 7x7 / 8x8
+GPU_UNETS = {  # image side -> (widths, down blocks, up blocks) of the `gpu` preset: 15.7M, attention at 7x7 / 8x8
     28: ((64, 128, 256), (_D, _D, _A), (_AU, _U, _U)),   # 3.26 GFLOP per image forward (paper 9.94, CPU_28 0.14)
     32: ((64, 128, 256), (_D, _D, _A), (_AU, _U, _U)),   # 4.27 GFLOP
 }
@@ -208,7 +208,7 @@ class Runtime:
     accelerator: object = None     # accelerate.Accelerator of a multi-process launch (None: a single process)
     mixed_precision: str = 'no'    # 'no' or 'bf16' (autocast of the UNet forward; weights stay float32)
     compile: bool = False          # torch.compile the UNet for training and sampling
-    compile_mode: str = 'default'  # torch.compile mode: 'reduce-overhead' captures CUDA graphs (launch-bound small nets)
+    compile_mode: str = 'default'  # torch.compile mode; 'reduce-overhead' captures CUDA graphs (launch-bound nets)
 
     def __post_init__(self):
         if self.mixed_precision not in MIXED_PRECISION:

@@ -71,7 +71,7 @@ def device_peak(device: str, precision: str) -> tuple[float, str]:
     return matmul_peak(device, precision, n), f'measured {n}x{n} {precision} matmul on {name}'
 
 # %% ../nbs/01a_speed.ipynb #sp000011
-BF16_MIN_GFLOP = 1.0                      # forward GFLOP/image from which bf16 autocast pays on CUDA (H200: 9.94 yes, 0.14 no)
+BF16_MIN_GFLOP = 1.0                      # forward GFLOP/image from which bf16 pays on CUDA (H200: 9.94 yes, 0.14 no)
 COMPILE_SECONDS = 41.0 + 29.0             # torch.compile of the paper 28x28 training + sampling graphs, H200 (issue 24)
 COMPILE_SAVING = 1 - 2662 / 4052          # share of an eager bf16 training step that compile saves (paper 28x28, H200)
 EAGER_TRAIN_TFLOPS = 2662 * 3 * 9.94e-3   # 79 TFLOP/s: paper 28x28 eager bf16 training on the H200
@@ -82,7 +82,7 @@ def train_steps(model_cfg: ModelConfig, n_images: int, epochs: int) -> int:
     return math.ceil(n_images / model_cfg.batch_size) * epochs
 
 def eager_step_seconds(model_cfg: ModelConfig, n_classes: int = 10) -> float:
-    """Estimated seconds of one eager training step on CUDA: its FLOPs at the measured eager rate, or the launch floor."""
+    """Estimated seconds of one eager CUDA training step: its FLOPs at the measured eager rate, or the launch floor."""
     flops = model_cfg.batch_size * FORWARDS_PER_TRAIN_STEP * unet_flops(model_cfg, n_classes)
     return max(flops / (EAGER_TRAIN_TFLOPS * 1e12), LAUNCH_BOUND_STEP_S)
 
