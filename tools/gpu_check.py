@@ -45,9 +45,9 @@ def bench(out_csv: str, dry: bool) -> None:
         if dry: cfg = replace(cfg, batch_size=DRY_BATCH, sample_batch_size=DRY_BATCH)
         names = ['default'] if dry else [*GPU_VARIANTS, *(['bf16 + compile'] if preset == 'gpu' else [])]
         tables[label] = speed_table(cfg, 10, {v: SPEED_VARIANTS[v] for v in names}, device=device, **steps)
-        torch.cuda.empty_cache() if torch.cuda.is_available() else None
-    df = pd.concat(tables, names=['net', 'variant'])
-    df.to_csv(out_csv)
+        df = pd.concat(tables, names=['net', 'variant'])
+        df.to_csv(out_csv)   # after each net: a timeout keeps the nets measured so far
+        if torch.cuda.is_available(): torch.cuda.empty_cache()
     with pd.option_context('display.width', 250, 'display.max_columns', 30):
         print(df.drop(columns=['peak_source']))
     print('peaks:', '; '.join(sorted(set(df.peak_source))))
