@@ -441,11 +441,15 @@ def test_pixel_features():
 
 def test_selection_thread_setting_restored():
     old = torch.get_num_threads()
-    X = np.random.default_rng(0).integers(-50, 51, (100, 3)).astype(float)   # integers: exact for any thread count
-    a = greedy_selection(X, 10, num_threads=1)
-    np.testing.assert_array_equal(a, greedy_selection(X, 10, num_threads=None))
-    threshold_decay_filter(X, 10, tau=0.5, decay=0.9, num_threads=1)
-    assert torch.get_num_threads() == old
+    torch.set_num_threads(old + 1)   # not the selectors' 1 (the suite runs torch at 1 thread): a missed restore shows
+    try:
+        X = np.random.default_rng(0).integers(-50, 51, (100, 3)).astype(float)   # integers: exact for any thread count
+        a = greedy_selection(X, 10, num_threads=1)
+        np.testing.assert_array_equal(a, greedy_selection(X, 10, num_threads=None))
+        threshold_decay_filter(X, 10, tau=0.5, decay=0.9, num_threads=1)
+        assert torch.get_num_threads() == old + 1
+    finally:
+        torch.set_num_threads(old)
     with pytest.raises(ValueError, match='num_threads'):
         greedy_selection(X, 10, num_threads=0)
     with pytest.raises(ValueError, match='num_threads'):
