@@ -12,7 +12,11 @@ import pandas as pd
 from .data import load_dataset, real_splits, fixed_pools, take_per_class, balanced_counts, get_spec
 from .ddpm import sample_ddpm, balanced_labels, load_checkpoint, check_model_config
 from .metrics import compute_metrics
-from .loop import LoopConfig, resolve_config, prepare, gen0_path, classifier_path, SAMPLING_FIELDS, atomic_csv
+from .config import LoopConfig
+from .resolve import resolve_config
+from .rundir import atomic_csv
+from .artefacts import gen0_path, classifier_path, SAMPLING_FIELDS
+from .loop import prepare
 
 # %% auto #0
 __all__ = ['HEALTH_BARS', 'JUDGED', 'judge_reference', 'judge_images', 'real_scores', 'curve_path', 'sample_and_judge',

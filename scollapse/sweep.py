@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from .compare import cell_config, cell_finished
-from .loop import resolve_config, LoopConfig
+from .config import LoopConfig
+from .resolve import resolve_config
 
 # %% auto #0
 __all__ = ['NOTEBOOK', 'papermill_parameters', 'CellError', 'CellJob', 'make_executor', 'submit_matrix', 'job_cause', 'wait_all']
