@@ -13,13 +13,15 @@ import seaborn as sns
 from scipy.stats import pearsonr
 
 from .ddpm import load_checkpoint, make_scheduler, n_classes_of
-from .data import load_dataset, real_splits
+from .data import load_dataset, get_spec
 from .latents import extract_latents, embedding_labels
 from .ole import ole_score, ssc_omp_labels
-from .loop import gen_dir, is_done, load_samples
+from .config import LoopConfig
+from .rundir import gen_dir, load_samples, done_generations
+from .trainset import run_splits
 
 # %% auto #0
-__all__ = ['OLE_GRID', 'run_config', 'gen0_encoder', 'real_train', 'done_generations', 'ole_table', 'plot_ole', 'ole_trend',
+__all__ = ['OLE_GRID', 'run_config', 'gen0_encoder', 'recorded_splits', 'real_train', 'ole_table', 'plot_ole', 'ole_trend',
            'ssc_vs_oracle', 'confidence_table', 'plot_confidence', 'selected_composition', 'entropy_gs_table',
            'entropy_gs_correlation', 'plot_entropy_gs', 'nearest_neighbour_pictures', 'training_images',
            'selection_picks']
@@ -40,16 +42,17 @@ def gen0_encoder(out_dir):
     unet, mc, _ = load_checkpoint(p)
     return unet, make_scheduler(mc)
 
+def recorded_splits(out_dir):
+    """The real data split of a run, rebuilt from its config.json by the loop's own split (`run_splits`: the same
+    seed, N, reference set and generation-0 images, so the same training and fresh images)."""
+    loop_cfg = LoopConfig(**run_config(out_dir)['loop'])
+    x, y, spec = load_dataset(loop_cfg.dataset, loop_cfg.data_root)
+    return run_splits(loop_cfg, x, y, spec)
+
 def real_train(out_dir) -> tuple[np.ndarray, np.ndarray]:
     """The real training set of a run, rebuilt from its config (same seeded split)."""
-    l = run_config(out_dir)['loop']
-    x, y, spec = load_dataset(l['dataset'], l['data_root'])
-    s = real_splits(x, y, spec, l['n_train'], l['n_ref'], seed=l['seed'])
-    return s.train_x, s.train_y
-
-def done_generations(out_dir) -> list[int]:
-    """Completed generations of a run."""
-    return [g for g in range(1000) if is_done(Path(out_dir), g)]
+    splits = recorded_splits(out_dir)
+    return splits.train_x, splits.train_y
 
 def ole_table(out_dir, t_grid=OLE_GRID, pooling: str = 'flatten',
               condition: str = 'label',   # embed with the own label, the null class ('null') or class 0 ('zero')
@@ -197,13 +200,14 @@ def nearest_neighbour_pictures(out_dir, generation: int, n: int = 8, seed: int =
 
 def training_images(out_dir, generation: int) -> np.ndarray:
     """Rebuild the uint8 training images of a generation from its recorded sources and the run directory."""
-    from scollapse.loop import LoopConfig, resolve_config, training_set, RunData, classifier_path
-    c = run_config(out_dir)['loop']
-    cfg = resolve_config(LoopConfig(**c))
-    x, y, spec = load_dataset(cfg.dataset, cfg.data_root)
-    s = real_splits(x, y, spec, cfg.n_train, cfg.n_ref, seed=cfg.seed)
-    data = RunData(s, spec.n_classes, gen_dir(Path(out_dir), 0) / 'model.pt', classifier_path(cfg), float('nan'))
-    return training_set(cfg, data, Path(out_dir), generation)[0].images
+    from scollapse.resolve import resolve_config
+    from scollapse.artefacts import classifier_path, encoder_path
+    from scollapse.trainset import RunData, training_set
+    run_cfg = resolve_config(LoopConfig(**run_config(out_dir)['loop']))
+    splits, n_classes = recorded_splits(out_dir), get_spec(run_cfg.dataset).n_classes
+    data = RunData(splits, n_classes, gen_dir(Path(out_dir), 0) / 'model.pt', classifier_path(run_cfg), float('nan'),
+                   encoder=encoder_path(run_cfg))
+    return training_set(run_cfg, data, Path(out_dir), generation)[0].images
 
 # %% ../nbs/12_analysis.ipynb #e55c5af0
 def selection_picks(out_dir, generation: int, filters=('random', 'greedy', 'threshold_decay'), n: int | None = None,
@@ -211,7 +215,7 @@ def selection_picks(out_dir, generation: int, filters=('random', 'greedy', 'thre
     """{filter: indices} chosen by each filter from model `generation`'s samples of a run, and a table of each pick's
     KL entropy and generalisation score (vs the real training set) in the pixel and encoder spaces."""
     from scollapse.filters import Pool, FilterContext, select
-    from scollapse.loop import LoopConfig, encoder_path
+    from scollapse.artefacts import encoder_path
     from scollapse.encoder import load_encoder, encoder_features
     from scollapse.entropy import kl_entropy, generalization_score, pixel_features
     loop = run_config(out_dir)['loop']
