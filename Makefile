@@ -71,10 +71,11 @@ export-check: install
 nbdev-test: install
 	$(BIN)/nbdev_test --n_workers 2
 
-# pytest-xdist workers: tests sharing a module fixture stay on one worker (xdist_group, --dist loadgroup); both
-# workers share one trained cache (judge, encoder, tiny generation 0: tests/conftest.py), built once under a lock
+# pytest-xdist workers, a test file per worker at a time (--dist loadfile: a module fixture is built once; loadgroup's
+# xdist_group marks are ignored under pytest 9); both workers share one trained cache (judge, encoder, tiny
+# generation 0: tests/conftest.py), built once under a lock
 PYTEST_WORKERS ?= 2
-PYTEST := $(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
+PYTEST := $(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 pytest: install
 	$(PYTEST) tests

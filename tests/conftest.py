@@ -27,7 +27,6 @@ def tiny(tmp_path, cache_dir, name='run', **kw):
 
 def pytest_configure(config):
     config.addinivalue_line('markers', 'slow: paper-scale or long runs (opt-in: pytest -m slow)')
-    config.addinivalue_line('markers', 'xdist_group(name): tests pytest-xdist runs on one worker (--dist loadgroup)')
     torch.set_num_threads(THREADS)
 
 

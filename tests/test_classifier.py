@@ -10,9 +10,6 @@ from scollapse.classifier import (SmallClassifier, train_classifier, save_classi
 from scollapse.data import load_dataset
 
 
-pytestmark = pytest.mark.xdist_group('test_classifier')   # one pytest-xdist worker builds the trained classifier once
-
-
 @pytest.fixture(scope='session')
 def digits():
     x, y = load_dataset('digits')[:2]

@@ -11,9 +11,6 @@ from conftest import TINY_SIZES as TINY, seed_cache
 METH = ['SYN', 'ACU', 'ACUR-SIMS']
 
 
-pytestmark = pytest.mark.xdist_group('test_compare')   # one pytest-xdist worker builds the tiny matrix once
-
-
 @pytest.fixture(scope='module')
 def matrix(tmp_path_factory, cache_dir):
     root = tmp_path_factory.mktemp('compare')

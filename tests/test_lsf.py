@@ -13,9 +13,6 @@ from scollapse.ole import ole_score
 from scollapse.latents import extract_latents
 
 
-pytestmark = pytest.mark.xdist_group('test_lsf')   # one pytest-xdist worker builds the fitted probes once
-
-
 @pytest.fixture(autouse=True, scope='module')
 def _one_thread():
     n = torch.get_num_threads(); torch.set_num_threads(1)

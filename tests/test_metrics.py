@@ -11,9 +11,6 @@ from scollapse.metrics import (compute_metrics, fid_floor, register_classifier_e
                                UInt8Images, FEATURE_EXTRACTOR_NAME, INCEPTION_NAME)
 
 
-pytestmark = pytest.mark.xdist_group('test_metrics')   # one pytest-xdist worker builds the digits classifier once
-
-
 @pytest.fixture(scope='session')
 def setup(tmp_path_factory):
     """Digits classifier trained once (cached in a session tmp dir); its held-out split is the reference set."""
