@@ -16,7 +16,7 @@ from .data import get_spec, fixed_pools
 from .ddpm import ModelConfig, make_unet, make_scheduler, train_ddpm, save_checkpoint, Runtime, fit_kwargs
 from .classifier import get_classifier, class_accuracy
 from .encoder import get_encoder
-from .metrics import fid_floor
+from .metrics import real_floor
 from .cache import atomic_write_text, lock_for
 from .config import LoopConfig, short_hash, stage_seed
 from .resolve import RunConfig, resolve_config
@@ -24,9 +24,9 @@ from .progress import live_bars, say
 
 # %% auto #0
 __all__ = ['SPLITS_VERSION', 'LATER_MODEL_FIELDS', 'SAMPLING_FIELDS', 'LATER_GEN_FIELDS', 'LOSS_WINDOW', 'JUDGE_MIN_EPOCHS',
-           'JUDGE_IMAGE_STEPS', 'JUDGE_SEED', 'JUDGE_VAL_FRACTION', 'model_key', 'gen0_key', 'gen0_path',
-           'gen0_samples_path', 'classifier_path', 'encoder_path', 'cache_lock', 'train_gen0', 'ensure_gen0',
-           'judge_epochs', 'ensure_judge', 'shared_artefacts']
+           'JUDGE_IMAGE_STEPS', 'JUDGE_SEED', 'JUDGE_VAL_FRACTION', 'REAL_ROW_METRICS', 'model_key', 'gen0_key',
+           'gen0_path', 'gen0_samples_path', 'classifier_path', 'encoder_path', 'cache_lock', 'train_gen0',
+           'ensure_gen0', 'judge_epochs', 'ensure_judge', 'floor_record', 'ensure_floor', 'shared_artefacts']
 
 # %% ../nbs/08e_artefacts.ipynb #32af6145
 SPLITS_VERSION = 'judge-pools-1'   # the data partition (scollapse.data.fixed_pools): other partitions' caches differ
@@ -121,6 +121,25 @@ def ensure_judge(run_cfg: RunConfig, x: np.ndarray, y: np.ndarray, splits) -> Pa
         atomic_write_text(accuracy_path, json.dumps({'ref_pool_accuracy': class_accuracy(judge, x[ref], y[ref])}))
     return accuracy_path
 
+# %% ../nbs/08e_artefacts.ipynb #d7097dfd
+REAL_ROW_METRICS = ('precision', 'recall', 'density', 'coverage', 'class_accuracy')   # real vs real, beside the floor
+
+def floor_record(run_cfg: RunConfig, splits, judge: Path) -> dict:
+    """floor.json's content: the FID floor and every other metric of the same real subsample vs the reference set, at
+    the loop's own sizes (min(n_eval, N) vs n_ref): the yardstick a generation is read against (×real)."""
+    n_real = min(run_cfg.n_eval, run_cfg.n_train)
+    real = real_floor(splits.train_x, splits.train_y, splits.ref_x, judge, n=n_real, seed=run_cfg.seed)
+    return {'fid_floor': real['fid'], 'n_train': run_cfg.n_train, 'n_ref': run_cfg.n_ref, 'n_real': n_real,
+            'real': {k: real[k] for k in REAL_ROW_METRICS}}
+
+def ensure_floor(run_cfg: RunConfig, splits, judge: Path, run_dir: Path) -> dict:
+    """The run's floor.json, written once; one written before the real-vs-real metrics gains them (its FID kept)."""
+    path = run_dir / 'floor.json'
+    recorded = json.loads(path.read_text()) if path.exists() else {}
+    if 'real' not in recorded:
+        atomic_write_text(path, json.dumps({**floor_record(run_cfg, splits, judge), **recorded}))
+    return json.loads(path.read_text())
+
 # %% ../nbs/08e_artefacts.ipynb #7fea1ac6
 def shared_artefacts(run_cfg: RunConfig, x: np.ndarray, y: np.ndarray, splits, run_dir: Path,
                      runtime: Runtime) -> float:
@@ -135,9 +154,6 @@ def shared_artefacts(run_cfg: RunConfig, x: np.ndarray, y: np.ndarray, splits, r
         how = f' (training it on the train pool, {len(train_pool)} images)'
         say(rc, runtime, f'selection encoder: {encoder}' + ('' if encoder.exists() else how))
         get_encoder(encoder, x[train_pool])
-        if not (run_dir / 'floor.json').exists():
-            floor = fid_floor(splits.train_x, splits.ref_x, judge, n=min(rc.n_eval, rc.n_train), seed=rc.seed)
-            record = {'fid_floor': floor, 'n_train': rc.n_train, 'n_ref': rc.n_ref}
-            atomic_write_text(run_dir / 'floor.json', json.dumps(record))
+        ensure_floor(rc, splits, judge, run_dir)
     runtime.barrier()
     return json.loads(judge.with_suffix('.accuracy.json').read_text())['ref_pool_accuracy']

@@ -66,6 +66,7 @@ def metrics_row(g: int, metrics: dict, train: Pool, run_cfg: RunConfig, data: Ru
     per_space = {k: v for k, v in metrics.items() if k not in ROW_METRICS and k.split('_')[0] in SPACE_METRICS}
     return {'generation': g, **{k: metrics[k] for k in ROW_METRICS}, 'n_train': len(train),
             'real_fraction': comp['real'] / len(train), 'n_eval': run_cfg.n_eval, 'fid_floor': data.floor,
+            **{f'real_{k}': v for k, v in data.real.items()},
             'judge_accuracy': data.judge_accuracy, **per_space, **timings, 'composition': comp, **extra,
             **{k: v for k, v in info.items() if np.isscalar(v)}}
 

@@ -72,7 +72,7 @@ def prepare(cfg: LoopConfig, on_epoch=None) -> tuple[RunConfig, RunData, Path, i
         load_checkpoint(gen0_path(rc))
     started = time.perf_counter()
     judge_accuracy = shared_artefacts(rc, x, y, splits, run_dir, runtime)
-    floor = json.loads((run_dir / 'floor.json').read_text())['fid_floor']
+    floor = json.loads((run_dir / 'floor.json').read_text())
     t_setup = time.perf_counter() - started
     centres = None
     if rc.self_correction_k:
@@ -80,8 +80,8 @@ def prepare(cfg: LoopConfig, on_epoch=None) -> tuple[RunConfig, RunData, Path, i
     how = '' if gen0_path(rc).exists() else ' (training it, shared by every run of this seed)'
     say(rc, runtime, f'generation-0 model: {gen0_path(rc)}{how}')
     gen0, t_gen0 = ensure_gen0(rc, splits.gen0_x, splits.gen0_y, runtime, device, on_epoch)
-    data = RunData(splits, spec.n_classes, gen0, classifier_path(rc), floor, centres, t_setup, t_gen0, runtime,
-                   device, encoder_path(rc), judge_accuracy)
+    data = RunData(splits, spec.n_classes, gen0, classifier_path(rc), floor['fid_floor'], centres, t_setup, t_gen0,
+                   runtime, device, encoder_path(rc), judge_accuracy, real=floor.get('real', {}))
     return rc, data, run_dir, start
 
 # %% ../nbs/09_loop.ipynb #15223d2b

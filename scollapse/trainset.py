@@ -45,6 +45,7 @@ class RunData:
     device: str = 'cpu'       # this process's device (cuda:<rank> under a multi-GPU launch)
     encoder: Path | None = None   # the selection encoder (trained on the train pool): filters and memorisation
     judge_accuracy: float = float('nan')   # the judge's accuracy on the ref pool, which it never trained on
+    real: dict = field(default_factory=dict)   # real vs real at the loop's sizes (floor.json 'real'): ×real
 
 # %% ../nbs/08f_trainset.ipynb #7fee96dc
 def real_pool(data: RunData) -> Pool:
