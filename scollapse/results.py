@@ -6,16 +6,19 @@
 from __future__ import annotations
 import json
 import shutil
+from dataclasses import fields
 from pathlib import Path
 import pandas as pd
 
+from .cache import atomic_write_text
 from .loop import atomic_csv, gen_dir, is_done
 from .methods import METHODS, cell_finished, resolved_cell
 
 # %% auto #0
 __all__ = ['RESULT_FILES', 'OLE_T_GRID', 'read_config', 'read_table', 'load_run', 'run_label', 'gen_folders',
            'recorded_generations', 'grid_generations', 'export_cell', 'export_results', 'result_cells', 'method_order',
-           'result_frame', 'ordered_table', 'collect_results', 'ole_cached', 'result_ole']
+           'floor_columns', 'result_frame', 'ordered_table', 'collect_results', 'cell_run_config', 'refloor_results',
+           'ole_cached', 'result_ole']
 
 # %% ../nbs/13b_results.ipynb #2de536fa
 def read_config(run_dir) -> dict:
@@ -103,10 +106,18 @@ def method_order(found, methods=None) -> list[str]:
     return [m for m in dict.fromkeys(order) if m in set(found)]
 
 # %% ../nbs/13b_results.ipynb #b2938b7f
+def floor_columns(cell_dir) -> dict:
+    """The real images' own scores in a cell's floor.json, as real_<metric> columns ({} where it has none)."""
+    path = Path(cell_dir) / 'floor.json'
+    real = json.loads(path.read_text()).get('real', {}) if path.exists() else {}
+    return {f'real_{k}': v for k, v in real.items()}
+
 def result_frame(method: str, seed: int, loop: dict, cell_dir: Path) -> pd.DataFrame:
-    """One exported cell's rows: method, seed, complete (every generation 0..G recorded) + its metrics.csv."""
+    """One exported cell's rows: method, seed, complete (every generation 0..G recorded) + its metrics.csv (+ the
+    real_<metric> columns of its floor.json where the rows predate them)."""
     met = read_table(cell_dir, 'metrics.csv', missing_ok=False)
     met = met[met.generation <= loop['generations']]
+    met = met.assign(**{k: v for k, v in floor_columns(cell_dir).items() if k not in met})
     done = set(range(int(loop['generations']) + 1)) <= set(met.generation.astype(int))
     return pd.concat([pd.DataFrame({'method': method, 'seed': seed, 'complete': done}, index=met.index), met], axis=1)
 
@@ -124,6 +135,39 @@ def ordered_table(parts, methods=None, seeds=None) -> pd.DataFrame:
 def collect_results(folder, methods=None, seeds=None) -> pd.DataFrame:
     """`collect`'s long table (method, seed, complete + every metrics.csv column) from an exported results folder."""
     return ordered_table([result_frame(*c) for c in result_cells(folder, methods, seeds)], methods, seeds)
+
+# %% ../nbs/13b_results.ipynb #3cda73e4
+def cell_run_config(loop: dict, cell_dir: Path, cache_dir, data_root=None):
+    """The resolved configuration of an exported cell, with this machine's cache and data folders."""
+    from scollapse.config import LoopConfig
+    from scollapse.resolve import resolve_config
+    known = {f.name for f in fields(LoopConfig)}
+    given = {k: v for k, v in loop.items() if k in known}
+    places = dict(out_dir=str(cell_dir), cache_dir=str(cache_dir), data_root=data_root, device='cpu', progress=False)
+    return resolve_config(LoopConfig(**{**given, **places}))
+
+def refloor_results(folder, cache_dir='runs/_cache', data_root=None) -> pd.DataFrame:
+    """Add the real images' own scores to every exported cell's floor.json that lacks them (its FID floor kept); one
+    row per cell: the recorded and the recomputed FID floor."""
+    from scollapse.data import load_dataset
+    from scollapse.trainset import run_splits
+    from scollapse.artefacts import ensure_judge, classifier_path, floor_record
+    rows, data, floors = [], {}, {}
+    for method, seed, loop, cell_dir in result_cells(folder):
+        rc = cell_run_config(loop, cell_dir, cache_dir, data_root)
+        key = (rc.dataset, rc.seed, rc.n_train, rc.n_ref, rc.n_eval, rc.n_gen0)
+        if rc.dataset not in data:
+            data[rc.dataset] = load_dataset(rc.dataset, rc.data_root)
+        if key not in floors:
+            x, y, spec = data[rc.dataset]
+            splits = run_splits(rc, x, y, spec)
+            ensure_judge(rc, x, y, splits)
+            floors[key] = floor_record(rc, splits, classifier_path(rc))
+        recorded = json.loads((cell_dir / 'floor.json').read_text())
+        atomic_write_text(cell_dir / 'floor.json', json.dumps({**floors[key], **recorded}))
+        rows.append(dict(method=method, seed=seed, fid_floor=recorded['fid_floor'],
+                         recomputed=floors[key]['fid_floor'], **floors[key]['real']))
+    return pd.DataFrame(rows)
 
 # %% ../nbs/13b_results.ipynb #4877163f
 OLE_T_GRID = (1, 5, 10, 25, 50, 100, 200, 300, 500, 700, 900)   # reaches small t: an edge minimum means a short grid
