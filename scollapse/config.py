@@ -26,11 +26,12 @@ PARADIGMS = ('replace', 'replace_fresh', 'accumulate', 'accumulate_subsample')
 SIZE_PRESETS = {  # n_train, n_ref, n_eval, generations
     'smoke': dict(n_train=60, n_ref=60, n_eval=60, generations=2),
     'cpu': dict(n_train=500, n_ref=500, n_eval=500, generations=5),
+    'gpu': dict(n_train=2000, n_ref=2000, n_eval=2000, generations=5),   # one modern GPU (28x28, 32x32; CUDA only)
     'paper': dict(n_train=10000, n_ref=10000, n_eval=10000, generations=5),
 }
 # (preset, image side) -> real images of generation 0 where N alone trains no healthy model
-# (28x28 at cpu size: chapter 09a_gen0, nbs/gen0_recipe.ipynb)
-GEN0_IMAGES = {('cpu', 28): 10000}
+# (28x28 at cpu size: chapter 09a_gen0, nbs/gen0_recipe.ipynb; gpu: all of Fashion-MNIST's / MNIST's train pool)
+GEN0_IMAGES = {('cpu', 28): 10000, ('gpu', 28): 50000}
 
 LSF_PAPER_T_GRID = (1, 5, 10, 20, 50, 100, 200, 300, 400, 500, 600, 700, 800, 900)   # reaches small t
 ENTROPY_MODEL = dict(conditional=False, from_scratch=True, label_dropout=0.0, guidance_scale=1.0)  # no classes: no
@@ -81,8 +82,8 @@ class LoopConfig:
     sims_weight: float = 0.0           # SIMS: w > 0 samples with (1+w)eps_base - w eps_aux (scollapse.baselines)
     sims_aux_epochs: int | None = None # SIMS auxiliary fine-tune epochs (None: the model's epochs_per_generation)
     self_correction_k: int = 0         # self-correction baseline: K > 0 k-means centres per class replace samples
-    mixed_precision: str = 'no'        # 'no' or 'bf16': autocast of the UNet forward (a GPU knob)
-    compile: bool = False              # torch.compile the UNet (see nbs/benchmark.ipynb for when it pays)
+    mixed_precision: str = 'auto'      # 'auto' (scollapse.speed.fast_path: bf16 on CUDA for large UNets), 'no', 'bf16'
+    compile: bool | str = 'auto'       # 'auto' (fast_path: on CUDA when the run is long enough to pay), True, False
     progress: bool = True              # a line per finished stage with its seconds and the ETA, and each row
 
     def model_config(self) -> ModelConfig:
@@ -133,7 +134,8 @@ def method_label(loop_cfg: LoopConfig) -> str:
 def run_name(loop_cfg: LoopConfig) -> str:
     """The folder name of a resolved run: dataset, method, preset, N (if not the preset's) and seed, plus a short hash
     of every other field that differs from its default, so two different runs never share a folder."""
-    base = {**asdict(LoopConfig()), **SIZE_PRESETS[loop_cfg.preset], 'n_gen0': default_n_gen0(loop_cfg)}
+    base = {**asdict(LoopConfig()), **SIZE_PRESETS[loop_cfg.preset], 'n_gen0': default_n_gen0(loop_cfg),
+            'mixed_precision': 'no'}   # float32, the default every committed run name was made with
     skip = set(NAMED_FIELDS) | set(RESUME_FREE)
     rest = {k: v for k, v in asdict(loop_cfg).items() if k not in skip and v != base[k]}
     protocol = '' if loop_cfg.protocol == 'common' else f'{loop_cfg.protocol}-'

@@ -11,12 +11,12 @@ import numpy as np
 from .checks import check_keys, unknown_name
 
 # %% auto #0
-__all__ = ['LSF_DEFAULTS', 'COMBINED_DEFAULTS', 'ENTROPY_DEFAULTS', 'FEATURE_SPACES', 'BUILTIN_FILTERS', 'Pool', 'FilterContext',
-           'check_selection', 'random_filter', 'lsf_options', 'lsf_probe', 'lsf_features', 'lsf_confidence',
-           'lsf_filter', 'entropy_options', 'selection_features', 'greedy_filter', 'tdf_filter', 'combined_options',
-           'lsf_entropy_filter', 'check_filter_signature', 'register_filter', 'load_filter_path', 'entry_point_filters',
-           'builtin_filters', 'filter_registry', 'option_defaults', 'check_filter_options', 'resolved_filter_options',
-           'available_filters', 'get_filter', 'select']
+__all__ = ['LSF_DEFAULTS', 'COMBINED_DEFAULTS', 'ENTROPY_DEFAULTS', 'FEATURE_SPACES', 'ENTRY_POINT_GROUP', 'BUILTIN_FILTERS',
+           'Pool', 'FilterContext', 'check_selection', 'random_filter', 'lsf_options', 'lsf_probe', 'lsf_features',
+           'lsf_confidence', 'lsf_filter', 'entropy_options', 'selection_features', 'greedy_filter', 'tdf_filter',
+           'combined_options', 'lsf_entropy_filter', 'check_filter_signature', 'register_filter', 'load_filter_path',
+           'read_entry_point_filters', 'entry_point_filters', 'builtin_filters', 'filter_registry', 'option_defaults',
+           'check_filter_options', 'resolved_filter_options', 'available_filters', 'get_filter', 'select']
 
 # %% ../nbs/07_filters.ipynb #37208de8
 @dataclass
@@ -228,7 +228,7 @@ def lsf_entropy_filter(pool: Pool, n: int, ctx: FilterContext) -> np.ndarray:
     return idx
 
 # %% ../nbs/07_filters.ipynb #8a4e8f63
-import importlib, importlib.metadata, inspect
+import importlib, importlib.metadata, inspect, sys
 _PLUGINS: dict[str, Callable] = {}   # filters registered in this process with register_filter
 
 def check_filter_signature(fn, name: str) -> None:
@@ -267,17 +267,30 @@ def load_filter_path(path: str) -> Callable:
     check_filter_signature(fn, path)
     return fn
 
-def entry_point_filters() -> dict[str, Callable]:
-    """Filters installed by other packages in the entry-point group 'scollapse.filters'."""
+ENTRY_POINT_GROUP = 'scollapse.filters'
+_ENTRY_POINTS_READ = {}   # (the entry_points function, sys.path) -> the installed filters: scanned once per process
+
+def read_entry_point_filters() -> dict[str, Callable]:
+    """Scan the installed distributions for filters in the entry-point group 'scollapse.filters' (slow: ~20 ms)."""
     out = {}
-    for ep in importlib.metadata.entry_points(group='scollapse.filters'):
-        if ep.name in BUILTIN_FILTERS: raise ValueError(f"filter plug-in {ep.name!r} ({ep.value}) shadows a built-in filter")
-        try: fn = ep.load()
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in BUILTIN_FILTERS:
+            raise ValueError(f"filter plug-in {ep.name!r} ({ep.value}) shadows a built-in filter")
+        try:
+            fn = ep.load()
         except Exception as e:
             raise ValueError(f"filter plug-in {ep.name!r} ({ep.value}) failed to load: {type(e).__name__}: {e}") from None
         check_filter_signature(fn, ep.name)
         out[ep.name] = fn
     return out
+
+def entry_point_filters() -> dict[str, Callable]:
+    """Filters installed by other packages in the entry-point group, read once per process and sys.path (a package
+    installed while a process runs is seen by the next one); every select() looks a filter up here."""
+    key = (importlib.metadata.entry_points, tuple(sys.path))
+    if key not in _ENTRY_POINTS_READ:
+        _ENTRY_POINTS_READ[key] = read_entry_point_filters()
+    return dict(_ENTRY_POINTS_READ[key])
 
 
 # %% ../nbs/07_filters.ipynb #3e953257

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 
 from .data import get_spec, fixed_pools, check_split_sizes
-from .ddpm import ModelConfig, model_preset, check_model_config, MIXED_PRECISION
+from .ddpm import ModelConfig, model_preset, check_model_config
+from .speed import fast_path, check_fast_path, train_steps
 from .filters import filter_registry, check_filter_options, resolved_filter_options, get_filter
 from .metrics import FEATURE_EXTRACTORS, INCEPTION_NAME, _inception_missing
 from .checks import unknown_name
@@ -20,10 +21,10 @@ from .config import (LoopConfig, PARADIGMS, SIZE_PRESETS, PROTOCOLS, LABEL_FILTE
                               default_n_gen0, protocol_filter_defaults, run_name, n_fresh, n_candidates, n_draw)
 
 # %% auto #0
-__all__ = ['TYPES', 'DICT_HINT', 'MIN_ENCODER_IMAGES', 'check_field_types', 'check_names', 'check_device',
+__all__ = ['TYPES', 'DICT_HINT', 'FAST_PATH_FIELDS', 'MIN_ENCODER_IMAGES', 'check_field_types', 'check_names', 'check_device',
            'check_feature_extractor', 'check_paradigm_filter', 'check_ranges', 'RunConfig', 'is_resolved', 'run_sizes',
-           'changes', 'config_effects', 'effect_lines', 'fill_defaults', 'resolve_config', 'uses_encoder',
-           'check_sizes', 'check_writable']
+           'changes', 'config_effects', 'effect_lines', 'resolve_fast_path', 'fill_defaults', 'resolve_config',
+           'uses_encoder', 'check_sizes', 'check_writable']
 
 # %% ../nbs/08b_resolve.ipynb #9e9a7b17
 TYPES = {'int': (int,), 'float': (int, float), 'str': (str,), 'bool': (bool,), 'dict': (dict,), 'tuple': (tuple, list),
@@ -45,8 +46,7 @@ def check_names(loop_cfg: LoopConfig) -> None:
     get_spec(loop_cfg.dataset)
     for name, value, choices in (('preset', loop_cfg.preset, SIZE_PRESETS), ('paradigm', loop_cfg.paradigm, PARADIGMS),
                                  ('protocol', loop_cfg.protocol, PROTOCOLS),
-                                 ('keep_checkpoints', loop_cfg.keep_checkpoints, ('all', 'last')),
-                                 ('mixed_precision', loop_cfg.mixed_precision, MIXED_PRECISION)):
+                                 ('keep_checkpoints', loop_cfg.keep_checkpoints, ('all', 'last'))):
         if value not in choices:
             raise ValueError(unknown_name(name, value, choices))
     if loop_cfg.filter not in ('auto', 'none'):
@@ -149,6 +149,8 @@ def changes(before: dict, after: dict, section: str) -> dict:
     """{'section.key': [before, after]} for each key of `after` whose value differs from `before`'s."""
     return {f'{section}.{k}': [before.get(k), v] for k, v in after.items() if before.get(k) != v}
 
+FAST_PATH_FIELDS = ('mixed_precision', 'compile')   # chosen for the device when 'auto'
+
 def config_effects(given: LoopConfig, filled: LoopConfig) -> dict:
     """What the size preset, the paradigm and the protocol set in the run `given` resolved to `filled`."""
     preset_model = asdict(model_preset(get_spec(filled.dataset).shape, filled.preset))
@@ -159,16 +161,30 @@ def config_effects(given: LoopConfig, filled: LoopConfig) -> dict:
     sizes = {k: getattr(filled, k) for k in preset_fields if getattr(given, k) is None}
     return {'preset': {**changes({}, sizes, 'loop'), **changes(asdict(ModelConfig()), preset_model, 'model')},
             'paradigm': changes({'filter': given.filter}, {'filter': filled.filter}, 'loop'),
+            'device': changes({k: getattr(given, k) for k in FAST_PATH_FIELDS},
+                              {k: getattr(filled, k) for k in FAST_PATH_FIELDS}, 'loop'),
             'protocol': {**changes(preset_model, protocol_model, 'model'),
                          **changes(plain_options, protocol_options, 'filter')}}
 
 def effect_lines(run_cfg: RunConfig) -> list[str]:
     """The effects as lines a person reads: 'protocol lsf sets model.ema_decay 0.9999 -> 0.999'."""
-    names = {'preset': run_cfg.preset, 'paradigm': run_cfg.paradigm, 'protocol': run_cfg.protocol}
+    names = {'preset': run_cfg.preset, 'paradigm': run_cfg.paradigm, 'protocol': run_cfg.protocol,
+             'device': run_cfg.device}
     return [f'{source} {names[source]} sets {key} {before!r} -> {after!r}'
             for source, effects in run_cfg.effects.items() for key, (before, after) in effects.items()]
 
 # %% ../nbs/08b_resolve.ipynb #beeec48e
+def resolve_fast_path(loop_cfg: LoopConfig, model_cfg: ModelConfig) -> LoopConfig:
+    """'auto' precision and compile replaced by what scollapse.speed.fast_path chooses for this run's device and
+    length (generation 0 plus G fine-tunes); an explicit choice is kept."""
+    gen0_steps = train_steps(model_cfg, loop_cfg.n_gen0 or loop_cfg.n_train, model_cfg.epochs_gen0)
+    later_steps = train_steps(model_cfg, loop_cfg.n_train, model_cfg.epochs_per_generation)
+    n_classes = get_spec(loop_cfg.dataset).n_classes
+    precision, compiled, _ = fast_path(loop_cfg.device, model_cfg, gen0_steps + loop_cfg.generations * later_steps,
+                                       n_classes)
+    chosen = {'mixed_precision': precision, 'compile': compiled}
+    return replace(loop_cfg, **{k: v for k, v in chosen.items() if getattr(loop_cfg, k) == 'auto'})
+
 def fill_defaults(loop_cfg: LoopConfig) -> LoopConfig:
     """The plain LoopConfig with the preset's sizes, generation 0's images and the paradigm's filter filled in."""
     filled = LoopConfig(**{f.name: getattr(loop_cfg, f.name) for f in fields(LoopConfig)})
@@ -186,11 +202,13 @@ def resolve_config(cfg: LoopConfig) -> RunConfig:
         return cfg
     check_field_types(cfg)
     check_names(cfg)
+    check_fast_path(cfg.device, cfg.mixed_precision, cfg.compile, cfg.preset)
     loop_cfg = fill_defaults(cfg)
     model_cfg = loop_cfg.model_config()
     check_paradigm_filter(loop_cfg, model_cfg)
     check_ranges(loop_cfg)
     check_device(loop_cfg.device)
+    loop_cfg = resolve_fast_path(loop_cfg, model_cfg)
     check_feature_extractor(loop_cfg.feature_extractor, loop_cfg.feature_extractor_weights)
     given_options = loop_cfg.filter_settings()
     check_filter_options(loop_cfg.filter, given_options)

@@ -116,8 +116,8 @@ def check_fast_path(device: str, mixed_precision, compile, preset: str | None = 
                          "device='cpu' with preset='cpu'")
     if on_cuda(device): return
     if mixed_precision == 'bf16':
-        warnings.warn("mixed_precision='bf16' on a CPU: measured 8-12x slower than float32 here (README, Speed); "
+        warnings.warn("mixed_precision='bf16' on a CPU: measured 8-12x slower than float32 here (nbs/benchmark.ipynb); "
                       "use mixed_precision='auto' or 'no'")
     if compile is True:
-        warnings.warn("compile=True on a CPU: 135-405 s to compile for at most 1.27x (README, Speed); "
+        warnings.warn("compile=True on a CPU: 135-405 s to compile for at most 1.27x (nbs/benchmark.ipynb); "
                       "it pays only in runs that sample for many minutes")

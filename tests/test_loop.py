@@ -121,10 +121,23 @@ BAD_INPUT = {
     'sims_weight': (-1.0, {}, 'sims_weight'),
     'sims_aux_epochs': (0, {}, 'sims_aux_epochs'),
     'self_correction_k': (16, {}, 'self_correction_k=16 centres per class need'),   # 4 images per class at N=40
-    'mixed_precision': ('fp16', {}, "unknown mixed_precision 'fp16'"),
-    'compile': ('yes', {}, "compile='yes' must be bool"),
+    'mixed_precision': ('fp16', {}, "mixed_precision='fp16': choose one of"),
+    'compile': ('yes', {}, "compile='yes': choose 'auto', True or False"),
     'progress': ('yes', {}, "progress='yes' must be bool"),
 }
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='the refusal is for a machine without CUDA')
+def test_the_gpu_preset_needs_cuda(tmp_path):
+    with pytest.raises(ValueError, match="preset='gpu' needs a CUDA device.*preset='cpu'"):
+        resolve_config(LoopConfig(preset='gpu', out_dir=str(tmp_path / 'run')))
+    assert not (tmp_path / 'run').exists()   # refused before anything is written
+
+
+def test_auto_fast_path_resolves_to_float32_eager_on_a_cpu(tmp_path, cache_dir):
+    rc = resolve_config(tiny(tmp_path, cache_dir))
+    assert (rc.mixed_precision, rc.compile) == ('no', False)
+    assert rc.effects['device'] == {'loop.mixed_precision': ['auto', 'no'], 'loop.compile': ['auto', False]}
 
 
 def test_every_field_has_a_bad_input_case():
@@ -236,8 +249,9 @@ def test_a_changed_filter_default_is_a_different_configuration(tmp_path, monkeyp
     assert json.loads((out / 'config.json').read_text())['filter']['features'] == 'encoder'   # defaults are recorded
     check_or_write_config(out, cfg)                                                            # same: resumes
     monkeypatch.setitem(scollapse.filters.ENTROPY_DEFAULTS, 'features', 'pixel')
+    resumed = resolve_config(tiny(tmp_path, tmp_path / 'cache', filter='greedy'))   # resolved by the changed code
     with pytest.raises(ConfigMismatchError, match="filter.features: 'encoder' in the folder, 'pixel' now"):
-        check_or_write_config(out, cfg)
+        check_or_write_config(out, resumed)
 
 
 # --- issue 13: each paper under its own protocol ---------------------------------------------------------------
