@@ -14,11 +14,13 @@ from .compare import paper_table, result_ole, before_after, PROTOCOL_PAPERS
 from .loop import LoopConfig
 
 # %% auto #0
-__all__ = ['TOY_METHODS', 'SETTINGS', 'TABLE_METRICS', 'DECIMALS', 'OLE_CLAIM', 'UNSUFFIXED', 'SPACES', 'ENTROPY_CLAIMS',
-           'NOT_RUN_OLE', 'NOT_RUN_ROWS', 'BEFORE_COLUMNS', 'STAGES', 'LATER_STAGES', 'SECONDS_PER_MINUTE', 'md_cell',
-           'md_table', 'toy_rows', 'toy_results', 'cell_folders', 'result_folders', 'recorded', 'matrix_settings',
-           'metric_table', 'metric_tables', 'explain_not_run', 'measured_space', 'name_space', 'before_tables',
-           'seed_values', 'mean_sd', 'wall_times', 'notebook_record', 'papermill_command', 'notebook_rows']
+__all__ = ['TOY_METHODS', 'SETTINGS', 'MODEL_SETTINGS', 'TABLE_METRICS', 'DECIMALS', 'OLE_CLAIM', 'UNSUFFIXED', 'SPACES',
+           'ENTROPY_CLAIMS', 'NOT_RUN_OLE', 'NOT_RUN_ROWS', 'BEFORE_COLUMNS', 'STAGES', 'LATER_STAGES',
+           'SECONDS_PER_MINUTE', 'HEALTH_METRICS', 'SHARED_GEN0_DECIMALS', 'md_cell', 'md_table', 'toy_rows',
+           'toy_results', 'cell_folders', 'result_folders', 'recorded', 'matrix_settings', 'metric_table',
+           'metric_tables', 'explain_not_run', 'measured_space', 'name_space', 'before_tables', 'seed_values',
+           'mean_sd', 'wall_times', 'ratio_text', 'gen0_health', 'notebook_record', 'papermill_command',
+           'notebook_rows']
 
 # %% ../nbs/15a_page_tables.ipynb #59ad8c8c
 def md_cell(x) -> str:
@@ -63,6 +65,7 @@ def toy_results(folder, seeds=(0, 1), generations: int = 2) -> Path:
 
 # %% ../nbs/15a_page_tables.ipynb #5b84b85a
 SETTINGS = ('dataset', 'protocol', 'preset', 'n_train', 'n_ref', 'n_eval', 'n_gen0', 'generations')
+MODEL_SETTINGS = ('finetune_lr', 'epochs_per_generation', 'guidance_scale')   # from config.json's model section
 
 def cell_folders(folder) -> list[Path]:
     """The exported cells (sub-folders with method.txt) of a results folder, sorted."""
@@ -78,8 +81,13 @@ def recorded(loop: dict, setting: str):
 
 def matrix_settings(folder) -> dict:
     """{setting: value(s) as text} of a folder's cells, plus its seeds and cell count."""
-    loops = [json.loads((d / 'config.json').read_text())['loop'] for d in cell_folders(folder)]
+    records = [json.loads((d / 'config.json').read_text()) for d in cell_folders(folder)]
+    loops = [r['loop'] for r in records]
     found = {k: sorted({json.dumps(recorded(loop, k)) for loop in loops}) for k in SETTINGS}
+    for k in MODEL_SETTINGS:   # where the cells recorded their model section
+        values = sorted({json.dumps(r['model'][k]) for r in records if k in r.get('model', {})})
+        if values:
+            found[f'model.{k}'] = values
     out = {k: ', '.join(v.strip('"') for v in values) for k, values in found.items()}
     out['seeds'] = ', '.join(str(s) for s in sorted({int(loop['seed']) for loop in loops}))
     out['cells'] = str(len(loops))
@@ -191,6 +199,34 @@ def wall_times(df: pd.DataFrame) -> pd.DataFrame | None:
         later = d[d.generation >= 1]
         row.update({f'{c[2:]}, s (mean g1–g{last})': f'{later[c].mean():.2f}' for c in LATER_STAGES if c in stages})
         rows.append(row)
+    return pd.DataFrame(rows)
+
+# %% ../nbs/15a_page_tables.ipynb #9d2a8f2f
+HEALTH_METRICS = ('precision', 'recall', 'coverage', 'class_accuracy')   # read as ×real at generation 0
+SHARED_GEN0_DECIMALS = 6   # cells whose generation-0 metrics agree to this many decimals share a generation-0 model
+
+def ratio_text(value: float, real: float) -> str:
+    """'value (ratio×)' of a generation-0 metric against the real images' own score."""
+    return '' if np.isnan(value) else f'{value:.3f} ({value / real:.2f}×)'
+
+def gen0_health(df: pd.DataFrame) -> pd.DataFrame | None:
+    """Each seed's generation 0 as a share of the real images' scores (×real), the bars it fails and the methods
+    whose cells start from it; None where the rows hold no real scores."""
+    from scollapse.gen0 import HEALTH_BARS
+    real = [f'real_{m}' for m in HEALTH_METRICS]
+    if not set(real) <= set(df.columns) or df[real].isna().all().all():
+        return None
+    g0 = df[df.generation == 0].copy()
+    keys = ['seed', *[m for m in ('fid', *HEALTH_METRICS) if g0[m].notna().any()]]
+    g0[keys[1:]] = g0[keys[1:]].round(SHARED_GEN0_DECIMALS)
+    rows = []
+    for _, part in g0.groupby(keys, sort=True):
+        r = part.iloc[0]
+        fails = [m for m, bar in HEALTH_BARS.items() if r[m] / r[f'real_{m}'] < bar]
+        rows.append({'seed': int(r.seed), 'methods': ', '.join(map(str, part.method)),
+                     'FID g0 (×floor)': f'{r.fid:.1f} ({r.fid / r.fid_floor:.1f}×)',
+                     **{m: ratio_text(r[m], r[f'real_{m}']) for m in HEALTH_METRICS},
+                     'below the bars': ', '.join(f'{m} < {HEALTH_BARS[m]}×' for m in fails if r[m] == r[m]) or 'none'})
     return pd.DataFrame(rows)
 
 # %% ../nbs/15a_page_tables.ipynb #95862c44

@@ -164,7 +164,8 @@ def refloor_results(folder, cache_dir='runs/_cache', data_root=None) -> pd.DataF
             ensure_judge(rc, x, y, splits)
             floors[key] = floor_record(rc, splits, classifier_path(rc))
         recorded = json.loads((cell_dir / 'floor.json').read_text())
-        atomic_write_text(cell_dir / 'floor.json', json.dumps({**floors[key], **recorded}))
+        check = {'fid_floor_recomputed': floors[key]['fid_floor']}   # this machine's judge
+        atomic_write_text(cell_dir / 'floor.json', json.dumps({**floors[key], **recorded, **check}))
         rows.append(dict(method=method, seed=seed, fid_floor=recorded['fid_floor'],
                          recomputed=floors[key]['fid_floor'], **floors[key]['real']))
     return pd.DataFrame(rows)
