@@ -1,6 +1,8 @@
 """The cells whose metrics a refactor must not change: a smoke cell of each paradigm (and of the LSF filter), and the
 digits `cpu` ACU-LSF cell of seed 0. `python tests/same_numbers.py [--cpu]` records them in
 tests/fixtures/same_numbers.json; tests/test_same_numbers.py runs the same cells and compares."""
+import os
+os.environ.setdefault('OMP_NUM_THREADS', '1')   # numpy's BLAS too: KID's last digits depend on its thread count
 import json
 import platform
 import sys
