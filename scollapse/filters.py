@@ -8,14 +8,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 import numpy as np
-from .checks import check_keys, unknown_name
+from .checks import unknown_name
+from .registry import (  # how a filter is found and called (07c_registry), re-exported for importers
+    BUILTIN_FILTERS, NON_FILTER_NAMES, ENTRY_POINT_GROUP, check_selection, check_filter_signature, register_filter,
+    load_filter_path, read_entry_point_filters, entry_point_filters, filter_registry, option_defaults,
+    check_filter_options, resolved_filter_options, available_filters, get_filter, select)
+_all_ = ['BUILTIN_FILTERS', 'NON_FILTER_NAMES', 'ENTRY_POINT_GROUP', 'check_selection', 'check_filter_signature',
+         'register_filter', 'load_filter_path', 'read_entry_point_filters', 'entry_point_filters', 'filter_registry',
+         'option_defaults', 'check_filter_options', 'resolved_filter_options', 'available_filters', 'get_filter',
+         'select']  # so that `from scollapse.filters import *` keeps them
 
 # %% auto #0
-__all__ = ['LSF_DEFAULTS', 'COMBINED_DEFAULTS', 'ENTROPY_DEFAULTS', 'FEATURE_SPACES', 'ENTRY_POINT_GROUP', 'BUILTIN_FILTERS',
-           'Pool', 'FilterContext', 'check_selection', 'random_filter', 'lsf_options', 'lsf_probe', 'lsf_features',
-           'lsf_confidence', 'lsf_filter', 'entropy_options', 'selection_features', 'greedy_filter', 'tdf_filter',
-           'combined_options', 'lsf_entropy_filter', 'check_filter_signature', 'register_filter', 'load_filter_path',
-           'read_entry_point_filters', 'entry_point_filters', 'builtin_filters', 'filter_registry', 'option_defaults',
+__all__ = ['LSF_DEFAULTS', 'COMBINED_DEFAULTS', 'ENTROPY_DEFAULTS', 'FEATURE_SPACES', 'Pool', 'FilterContext', 'random_filter',
+           'lsf_options', 'lsf_probe', 'lsf_features', 'lsf_confidence', 'lsf_filter', 'entropy_options',
+           'selection_features', 'greedy_filter', 'tdf_filter', 'combined_options', 'lsf_entropy_filter',
+           'builtin_filters', 'builtin_option_defaults', 'builtin_options', 'BUILTIN_FILTERS', 'NON_FILTER_NAMES',
+           'ENTRY_POINT_GROUP', 'check_selection', 'check_filter_signature', 'register_filter', 'load_filter_path',
+           'read_entry_point_filters', 'entry_point_filters', 'filter_registry', 'option_defaults',
            'check_filter_options', 'resolved_filter_options', 'available_filters', 'get_filter', 'select']
 
 # %% ../nbs/07_filters.ipynb #37208de8
@@ -58,13 +67,6 @@ class FilterContext:
     log: dict = field(default_factory=dict)        # a filter may record diagnostics here (scores, thresholds)
 
 # %% ../nbs/07_filters.ipynb #42dac0d3
-def check_selection(idx: np.ndarray, pool_size: int, n: int) -> np.ndarray:
-    """Validate a filter's output: n unique in-range int64 indices."""
-    idx = np.asarray(idx, dtype=np.int64)
-    if idx.shape != (n,) or len(np.unique(idx)) != n or (n and (idx.min() < 0 or idx.max() >= pool_size)):
-        raise RuntimeError(f"a filter must return {n} unique indices in [0, {pool_size}); got shape {idx.shape}")
-    return idx
-
 def random_filter(pool: Pool, n: int, ctx: FilterContext) -> np.ndarray:
     """ACUR: n items uniformly at random without replacement (seeded by ctx.seed)."""
     return np.sort(np.random.default_rng(ctx.seed).choice(len(pool), size=n, replace=False))
@@ -227,129 +229,23 @@ def lsf_entropy_filter(pool: Pool, n: int, ctx: FilterContext) -> np.ndarray:
     ctx.log.update(lsf_entropy_kept=len(keep), lsf_conf_selected=float(conf[idx].mean()))
     return idx
 
-# %% ../nbs/07_filters.ipynb #8a4e8f63
-import importlib, importlib.metadata, inspect, sys
-_PLUGINS: dict[str, Callable] = {}   # filters registered in this process with register_filter
-
-def check_filter_signature(fn, name: str) -> None:
-    """Refuse anything but a function f(pool, n, ctx), naming the plug-in."""
-    try: sig = inspect.signature(fn)
-    except (TypeError, ValueError): raise ValueError(f"filter {name!r} is not a function: {fn!r}") from None
-    required = [p for p in sig.parameters.values()
-                if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if len(required) != 3:
-        raise ValueError(f"filter {name!r} must be a function f(pool, n, ctx) -> indices; it takes {list(sig.parameters)}")
-
-def register_filter(name: str, options: dict | None = None,
-                    check: Callable[[dict], object] | None = None,  # check(options with defaults): raise on a bad value
-                    paradigms: tuple | None = None):  # the paradigms whose pool it can select from (None: every one)
-    """Decorator: make `fn(pool, n, ctx)` the filter `name`, with its option defaults, an optional value check
-    and the paradigms it runs under, all checked when the run's configuration is resolved, before any compute."""
-    if name in BUILTIN_FILTERS or name in ('auto', 'none') or ':' in name:
-        raise ValueError(f"filter name {name!r} shadows a built-in (or has ':'); choose another")
-    def deco(fn):
-        check_filter_signature(fn, name)
-        fn.filter_options = dict(options or {})
-        fn.check_options = check
-        fn.paradigms = tuple(paradigms) if paradigms else None
-        _PLUGINS[name] = fn
-        return fn
-    return deco
-
-
-# %% ../nbs/07_filters.ipynb #7b0f1a5a
-def load_filter_path(path: str) -> Callable:
-    """The filter at 'package.module:function'."""
-    module, _, attr = path.partition(':')
-    try: fn = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError, ValueError) as e:
-        raise ValueError(f"filter={path!r} does not import ({type(e).__name__}: {e})") from None
-    check_filter_signature(fn, path)
-    return fn
-
-ENTRY_POINT_GROUP = 'scollapse.filters'
-_ENTRY_POINTS_READ = {}   # (the entry_points function, sys.path) -> the installed filters: scanned once per process
-
-def read_entry_point_filters() -> dict[str, Callable]:
-    """Scan the installed distributions for filters in the entry-point group 'scollapse.filters' (slow: ~20 ms)."""
-    out = {}
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in BUILTIN_FILTERS:
-            raise ValueError(f"filter plug-in {ep.name!r} ({ep.value}) shadows a built-in filter")
-        try:
-            fn = ep.load()
-        except Exception as e:
-            raise ValueError(f"filter plug-in {ep.name!r} ({ep.value}) failed to load: {type(e).__name__}: {e}") from None
-        check_filter_signature(fn, ep.name)
-        out[ep.name] = fn
-    return out
-
-def entry_point_filters() -> dict[str, Callable]:
-    """Filters installed by other packages in the entry-point group, read once per process and sys.path (a package
-    installed while a process runs is seen by the next one); every select() looks a filter up here."""
-    key = (importlib.metadata.entry_points, tuple(sys.path))
-    if key not in _ENTRY_POINTS_READ:
-        _ENTRY_POINTS_READ[key] = read_entry_point_filters()
-    return dict(_ENTRY_POINTS_READ[key])
-
-
-# %% ../nbs/07_filters.ipynb #3e953257
-BUILTIN_FILTERS = ('random', 'lsf', 'greedy', 'threshold_decay', 'lsf_entropy')
-
+# %% ../nbs/07_filters.ipynb #3e953258
 def builtin_filters() -> dict[str, Callable]:
     """Name -> the package's own filter functions."""
     return {'random': random_filter, 'lsf': lsf_filter, 'greedy': greedy_filter,
             'threshold_decay': tdf_filter, 'lsf_entropy': lsf_entropy_filter}
 
-def filter_registry() -> dict[str, Callable]:
-    """Name -> filter function, for every selection rule the loop can use: built-ins, installed and registered plug-ins."""
-    return {**builtin_filters(), **entry_point_filters(), **_PLUGINS}
-
-def _builtin_option_defaults(name: str) -> dict | None:
+def builtin_option_defaults(name: str) -> dict | None:
     """The option defaults of a built-in filter, or of 'none' / 'auto' (None for a plug-in)."""
-    if name not in BUILTIN_FILTERS + ('none', 'auto'): return None
+    if name not in BUILTIN_FILTERS + NON_FILTER_NAMES: return None
     return {'lsf': LSF_DEFAULTS, 'greedy': ENTROPY_DEFAULTS, 'threshold_decay': ENTROPY_DEFAULTS,
             'lsf_entropy': {**LSF_DEFAULTS, **ENTROPY_DEFAULTS, **COMBINED_DEFAULTS}}.get(name, {})
 
-def option_defaults(name: str) -> dict:
-    """The options filter `name` accepts, with their defaults (a plug-in declares its own)."""
-    d = _builtin_option_defaults(name)
-    return dict(getattr(get_filter(name), 'filter_options', {})) if d is None else d
-
-def check_filter_options(name: str, options: dict) -> None:
-    """Validate LoopConfig.filter_options for filter `name` before any compute (unknown keys, bad values)."""
-    allowed = option_defaults(name)
-    if options and not allowed: raise ValueError(f"filter={name!r} takes no filter_options; got {sorted(options)}")
-    check_keys(options, allowed, f'filter_options key for filter={name!r}')
-    if name in ('lsf', 'lsf_entropy'): lsf_options(options)
-    if name in ('greedy', 'threshold_decay', 'lsf_entropy'): entropy_options(options)
-    if name == 'lsf_entropy': combined_options(options)
-    plugin = None if name in BUILTIN_FILTERS + ('none', 'auto') else get_filter(name)
-    if getattr(plugin, 'check_options', None): plugin.check_options({**allowed, **options})   # its values, before compute
-
-def resolved_filter_options(name: str, options: dict) -> dict:
-    """The options filter `name` runs with: the given ones plus every default it uses (JSON-able)."""
-    o = {} if name in BUILTIN_FILTERS or name == 'none' else {**option_defaults(name), **options}
+def builtin_options(name: str, options: dict) -> dict:
+    """The options built-in filter `name` runs with, defaults filled in; bad keys and values are errors ({} for a
+    plug-in)."""
+    o = {}
     if name in ('lsf', 'lsf_entropy'): o.update(lsf_options(options))
     if name in ('greedy', 'threshold_decay', 'lsf_entropy'): o.update(entropy_options(options))
     if name == 'lsf_entropy': o.update(combined_options(options))
-    return json.loads(json.dumps(o, default=str))
-
-def available_filters() -> list[str]:
-    """Names accepted for LoopConfig.filter ('none' = no selection, 'auto' = the paradigm's default; also any
-    'package.module:function')."""
-    return ['auto', 'none'] + sorted(filter_registry())
-
-def get_filter(name: str) -> Callable:
-    """The filter function called `name` (or at the dotted path 'package.module:function'), or a ValueError."""
-    if ':' in name: return load_filter_path(name)
-    reg = filter_registry()
-    if name not in reg:
-        raise ValueError(unknown_name('filter', name, available_filters()) + "; available filters, or 'package.module:function'")
-    return reg[name]
-
-def select(name: str, pool: Pool, n: int, ctx: FilterContext) -> np.ndarray:
-    """Run the filter `name` on `pool`, checking its output; n must not exceed the pool."""
-    if not 1 <= n <= len(pool): raise ValueError(f"cannot select n={n} from a pool of {len(pool)}")
-    return check_selection(get_filter(name)(pool, n, ctx), len(pool), n)
-
+    return o

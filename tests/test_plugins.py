@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 import scollapse.filters
+import scollapse.registry
 from scollapse.filters import register_filter, get_filter, check_filter_options
 from scollapse.loop import LoopConfig, run_loop, resolve_config
 
@@ -54,7 +55,7 @@ def test_bad_dotted_paths_are_refused_before_compute(tmp_path, plugin_module, pa
 
 
 def test_registered_plugin_declares_its_options(monkeypatch):
-    monkeypatch.setattr(scollapse.filters, '_PLUGINS', {})
+    monkeypatch.setattr(scollapse.registry, '_PLUGINS', {})   # the registry's own dict
     @register_filter('every_other', options={'start': 0})
     def every_other(pool, n, ctx):
         return np.arange(ctx.options['start'], ctx.options['start'] + 2 * n, 2)
@@ -67,7 +68,7 @@ def test_registered_plugin_declares_its_options(monkeypatch):
 
 
 def test_registered_plugin_declares_its_paradigms(tmp_path, monkeypatch):
-    monkeypatch.setattr(scollapse.filters, '_PLUGINS', {})
+    monkeypatch.setattr(scollapse.registry, '_PLUGINS', {})   # the registry's own dict
     @register_filter('first_n', paradigms=('replace', 'replace_fresh'))
     def first_n(pool, n, ctx):
         return np.arange(n)
