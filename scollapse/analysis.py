@@ -83,7 +83,8 @@ def plot_ole(df: pd.DataFrame, title: str = ''):
     a.set_title(f'OLE (lower = more orthogonal class subspaces) {title}', fontsize=9)
     sns.lineplot(data=df.assign(generation=df.generation.map(lambda g: 'real' if g < 0 else f'gen {g}')),
                  x='t', y='ole', hue='generation', marker='o', ax=b, palette='viridis')
-    b.set_title('OLE over t per generation', fontsize=9); b.legend(fontsize=7)
+    b.set_title('OLE over t per generation', fontsize=9)
+    b.legend(fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -135,7 +136,8 @@ def plot_confidence(conf: pd.DataFrame):
         d = conf[conf.generation == g]
         sns.boxplot(data=d, x='source', y='conf', order=[o for o in order if o in set(d.source)], ax=ax,
                     fliersize=1, palette='viridis', hue='source', legend=False)
-        ax.set_title(f'pool of generation {g}', fontsize=9); ax.tick_params(axis='x', labelsize=7, rotation=45)
+        ax.set_title(f'pool of generation {g}', fontsize=9)
+        ax.tick_params(axis='x', labelsize=7, rotation=45)
     fig.tight_layout()
     return fig
 
@@ -170,7 +172,8 @@ def plot_entropy_gs(df: pd.DataFrame):
     sns.scatterplot(data=df, x='entropy_train', y='log_gs', hue='n_train_cfg', style='filter', ax=axes[2],
                     palette='viridis')
     r = entropy_gs_correlation(df)['pearson_r']
-    axes[0].set_title('training-set entropy (nats)', fontsize=9); axes[1].set_title('generalisation score', fontsize=9)
+    axes[0].set_title('training-set entropy (nats)', fontsize=9)
+    axes[1].set_title('generalisation score', fontsize=9)
     axes[2].set_title(f'entropy vs log GS (Pearson r = {r:.2f})', fontsize=9)
     fig.tight_layout()
     return fig
@@ -191,7 +194,8 @@ def nearest_neighbour_pictures(out_dir, generation: int, n: int = 8, seed: int =
     for i in range(n):
         for r, img in enumerate((xs[pick[i]], train_x[nn[i]])):
             im = img.transpose(1, 2, 0)
-            axes[r, i].imshow(im[..., 0] if im.shape[-1] == 1 else im, cmap='gray'); axes[r, i].axis('off')
+            axes[r, i].imshow(im[..., 0] if im.shape[-1] == 1 else im, cmap='gray')
+            axes[r, i].axis('off')
         axes[0, i].set_title(f'{np.sqrt(d[i, nn[i]]):.1f}', fontsize=7)
     axes[0, 0].text(-0.5, 0.5, 'sample', transform=axes[0, 0].transAxes, ha='right', fontsize=8)
     axes[1, 0].text(-0.5, 0.5, 'nearest\ntrain', transform=axes[1, 0].transAxes, ha='right', fontsize=8)

@@ -17,7 +17,8 @@ __all__ = ['check_centre_sizes', 'fit_class_centres', 'self_correct', 'fit_sims_
 # %% ../nbs/07a_baselines.ipynb #25aaef01
 def check_centre_sizes(labels: np.ndarray, n_classes: int, k: int) -> None:
     """Every class needs at least k real images for k centres; raise a ValueError before any compute otherwise."""
-    if not isinstance(k, (int, np.integer)) or k < 1: raise ValueError(f"self_correction_k={k!r} must be an integer >= 1")
+    if not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"self_correction_k={k!r} must be an integer >= 1")
     counts = np.bincount(np.asarray(labels), minlength=n_classes)
     if counts.min() < k:
         raise ValueError(f"self_correction_k={k} centres per class need >= {k} real images per class, but class "
@@ -50,7 +51,8 @@ def fit_sims_aux(unet, cfg: ModelConfig,
                  epochs: int, lr: float, seed: int = 0, device: str = 'cpu', progress: bool = False,
                  runtime=None):  # a scollapse.ddpm.Runtime (processes, precision, compile)
     """A copy of `unet` fine-tuned on n of its own class-balanced samples (the SIMS auxiliary)."""
-    if n < 1 or epochs < 1: raise ValueError(f"SIMS needs n >= 1 self-samples and epochs >= 1; got n={n}, epochs={epochs}")
+    if n < 1 or epochs < 1:
+        raise ValueError(f"SIMS needs n >= 1 self-samples and epochs >= 1; got n={n}, epochs={epochs}")
     labels = balanced_labels(n, n_classes_of(unet))
     xs = sample_ddpm(unet, cfg, labels, seed=seed, device=device, progress=progress, desc='SIMS self-samples',
                      runtime=runtime)

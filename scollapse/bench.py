@@ -23,12 +23,14 @@ __all__ = ['SPEED_VARIANTS', 'FASHION_MATRIX', 'H200_MEASURED', 'SAMPLE_EAGER_TF
 def _prepare_unet(cfg: ModelConfig, n_classes: int, device: str, channels_last: bool, rt: Runtime, train: bool):
     """A fresh UNet in train/eval mode, optionally channels-last, and the callable to run it (compiled or not)."""
     unet = make_unet(cfg, n_classes).to(device).train(train)
-    if channels_last: unet = unet.to(memory_format=torch.channels_last)
+    if channels_last:
+        unet = unet.to(memory_format=torch.channels_last)
     return unet, rt.compiled(unet)
 
 def _sync(device: str) -> None:
     """Wait for queued GPU work (no-op on CPU)."""
-    if device.startswith('cuda'): torch.cuda.synchronize()
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
 
 def train_throughput(cfg: ModelConfig, n_classes: int, steps: int = 20, warmup: int = 3, device: str = 'cpu', *,
                      compile: bool = False, channels_last: bool = False, mixed_precision: str = 'no',
@@ -49,14 +51,24 @@ def train_throughput(cfg: ModelConfig, n_classes: int, steps: int = 20, warmup: 
             noise = torch.randn(shape, generator=g, device=g.device)
             t = torch.randint(0, cfg.num_train_timesteps, (bs,), generator=g, device=g.device)
             xt = sch.add_noise(x0, noise, t).to(device).contiguous(memory_format=fmt)
-            with rt.autocast(device): pred = fwd(xt, t.to(device), class_labels=y.to(device)).sample
+            with rt.autocast(device):
+                pred = fwd(xt, t.to(device), class_labels=y.to(device)).sample
             loss = F.mse_loss(pred.float(), noise.to(device))
-            opt.zero_grad(); loss.backward(); opt.step()
-        t0 = time.perf_counter(); step(); _sync(device); first = time.perf_counter() - t0
-        for _ in range(warmup - 1): step()
-        _sync(device); t0 = time.perf_counter()
-        for _ in range(steps): step()
-        _sync(device); dt = time.perf_counter() - t0
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        t0 = time.perf_counter()
+        step()
+        _sync(device)
+        first = time.perf_counter() - t0
+        for _ in range(warmup - 1):
+            step()
+        _sync(device)
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        _sync(device)
+        dt = time.perf_counter() - t0
     return {'img_s': bs * steps / dt, 'compile_s': max(first - dt / steps, 0.0) if compile else 0.0}
 
 @torch.inference_mode()
@@ -70,16 +82,23 @@ def sample_throughput(cfg: ModelConfig, n_classes: int, steps: int = 10, device:
         sampler = make_sampler(cfg)
         bs = batch_size or cfg.sample_batch_size
         x = torch.randn(bs, cfg.channels, cfg.sample_size, cfg.sample_size, device=device)
-        if channels_last: x = x.contiguous(memory_format=torch.channels_last)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         y = torch.arange(bs, device=device) % n_classes
         ts = sampler.timesteps[:steps + 1]
         def step(x, t):
-            with rt.autocast(device): eps = net(x, t, class_labels=y).sample.float()
+            with rt.autocast(device):
+                eps = net(x, t, class_labels=y).sample.float()
             return sampler.step(eps, t, x).prev_sample
-        t0 = time.perf_counter(); step(x, ts[0]); _sync(device); first = time.perf_counter() - t0
         t0 = time.perf_counter()
-        for t in ts[1:]: x = step(x, t)
-        _sync(device); dt = time.perf_counter() - t0
+        step(x, ts[0])
+        _sync(device)
+        first = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for t in ts[1:]:
+            x = step(x, t)
+        _sync(device)
+        dt = time.perf_counter() - t0
     n = len(ts) - 1
     return {'img_steps_s': bs * n / dt, 'compile_s': max(first - dt / n, 0.0) if compile else 0.0}
 
@@ -136,7 +155,8 @@ def loop_overhead(out_dir, train_ips: float, sample_ips: float) -> pd.DataFrame:
     cfgs = json.loads((out / 'config.json').read_text())
     mc, lc = cfgs['model'], cfgs['loop']
     m = pd.read_csv(out / 'metrics.csv')
-    if 't_setup' not in m: m['t_setup'] = 0.0
+    if 't_setup' not in m:
+        m['t_setup'] = 0.0
     m['t_setup'] = m['t_setup'].fillna(0.0)
     rows = []
     for _, r in m.iterrows():
@@ -149,7 +169,8 @@ def loop_overhead(out_dir, train_ips: float, sample_ips: float) -> pd.DataFrame:
                          t_sample=r.t_sample, raw_sample=n_samples * mc['sampling_steps'] / sample_ips,
                          t_select=r.t_select, t_metrics=r.t_metrics, t_setup=r.t_setup))
     df = pd.DataFrame(rows).fillna(0.0)
-    df.loc['total'] = df.sum(numeric_only=True); df.loc['total', 'generation'] = np.nan
+    df.loc['total'] = df.sum(numeric_only=True)
+    df.loc['total', 'generation'] = np.nan
     return df.round(2)
 
 def overhead_summary(df: pd.DataFrame) -> dict:
@@ -186,7 +207,8 @@ def h200_rates(preset: str, model_cfg: ModelConfig, variant: str = 'fast', n_cla
     flops = unet_flops(model_cfg, n_classes)
     train = min(TRAIN_EAGER_TFLOPS[variant] * 1e12 / (3 * flops), model_cfg.batch_size / LAUNCH_BOUND_STEP_S)
     sample = min(SAMPLE_EAGER_TFLOPS[variant] * 1e12 / flops, model_cfg.sample_batch_size / SAMPLE_LAUNCH_STEP_S)
-    if variant == 'fast': train, sample = train / (1 - COMPILE_SAVING), sample * COMPILE_SAMPLE_SPEEDUP
+    if variant == 'fast':
+        train, sample = train / (1 - COMPILE_SAVING), sample * COMPILE_SAMPLE_SPEEDUP
     return train, sample, 'projected'
 
 # %% ../nbs/11_bench.ipynb #bu000005

@@ -35,11 +35,13 @@ def atomic_write(path):
 # %% ../nbs/00a_cache.ipynb #f072aa49
 def atomic_write_text(path, text: str) -> None:
     """Write text to `path` atomically."""
-    with atomic_write(path) as tmp: tmp.write_text(text)
+    with atomic_write(path) as tmp:
+        tmp.write_text(text)
 
 def atomic_savez(path, **arrays) -> None:
     """`np.savez` to `path` atomically."""
-    with atomic_write(path) as tmp: np.savez(tmp, **arrays)
+    with atomic_write(path) as tmp:
+        np.savez(tmp, **arrays)
 
 # %% ../nbs/00a_cache.ipynb #53058758
 def lock_for(path) -> FileLock:
@@ -54,5 +56,6 @@ def build_once(path, build: Callable[[Path], object]) -> Path:
     if path.exists(): return path
     with lock_for(path):
         if not path.exists():
-            with atomic_write(path) as tmp: build(tmp)
+            with atomic_write(path) as tmp:
+                build(tmp)
     return path

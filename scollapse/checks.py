@@ -35,8 +35,10 @@ INJECTED_HEADER = '# Parameters'
 
 def assigned_names(source: str) -> list[str]:
     """Names assigned at the top level of a cell's source (the parameters a papermill cell declares or injects)."""
-    try: tree = ast.parse(source)
-    except SyntaxError: return []
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
     names = []
     for node in tree.body:
         targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
@@ -62,5 +64,6 @@ def check_notebook_parameters(history: list[str] | None = None) -> list[str]:
         ip = get_ipython()
         history = list(ip.user_ns.get('In', [])) if ip is not None else []
     declared, injected = injected_parameters(history)
-    if injected and declared: check_parameters(declared, injected)
+    if injected and declared:
+        check_parameters(declared, injected)
     return injected

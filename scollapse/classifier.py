@@ -35,10 +35,12 @@ def _conv_bn_relu(c_in: int, c_out: int, stride: int) -> nn.Sequential:
 class SmallClassifier(nn.Module):
     """conv-BN-ReLU x3 -> adaptive 2x2 pool -> `feat_dim` features (penultimate layer) -> `n_classes` logits."""
     def __init__(self, n_classes: int, in_channels: int = 1, width: int = 32, feat_dim: int = 128):
-        if not (isinstance(n_classes, int) and n_classes >= 2): raise ValueError(f"n_classes={n_classes!r} must be an int >= 2")
+        if not (isinstance(n_classes, int) and n_classes >= 2):
+            raise ValueError(f"n_classes={n_classes!r} must be an int >= 2")
         if in_channels not in (1, 3): raise ValueError(f"in_channels={in_channels!r} must be 1 (grey) or 3 (RGB)")
         if not (isinstance(width, int) and width >= 1): raise ValueError(f"width={width!r} must be a positive int")
-        if not (isinstance(feat_dim, int) and feat_dim >= 2): raise ValueError(f"feat_dim={feat_dim!r} must be an int >= 2")
+        if not (isinstance(feat_dim, int) and feat_dim >= 2):
+            raise ValueError(f"feat_dim={feat_dim!r} must be an int >= 2")
         super().__init__()
         self.config = dict(n_classes=n_classes, in_channels=in_channels, width=width, feat_dim=feat_dim)
         self.body = nn.Sequential(_conv_bn_relu(in_channels, width, 1), _conv_bn_relu(width, 2 * width, 2),
@@ -65,9 +67,14 @@ class SmallClassifier(nn.Module):
 # %% ../nbs/02_classifier.ipynb #0303d8da
 def check_images(images, name: str = 'images', min_n: int = 1) -> None:
     """Raise a ValueError unless `images` is a uint8 array (n, C, H, W), C in {1, 3}, H, W >= 8, n >= min_n."""
-    if isinstance(images, torch.Tensor): dtype, shape = images.dtype, tuple(images.shape); ok = dtype == torch.uint8
-    elif isinstance(images, np.ndarray): dtype, shape = images.dtype, images.shape; ok = dtype == np.uint8
-    else: raise TypeError(f"{name} must be a numpy uint8 array (n, C, H, W), got {type(images).__name__}")
+    if isinstance(images, torch.Tensor):
+        dtype, shape = images.dtype, tuple(images.shape)
+        ok = dtype == torch.uint8
+    elif isinstance(images, np.ndarray):
+        dtype, shape = images.dtype, images.shape
+        ok = dtype == np.uint8
+    else:
+        raise TypeError(f"{name} must be a numpy uint8 array (n, C, H, W), got {type(images).__name__}")
     if not ok: raise ValueError(f"{name} must have dtype uint8 (0..255), got {dtype}")
     if len(shape) != 4: raise ValueError(f"{name} must be 4-D (n, C, H, W), got shape {shape}")
     if shape[1] not in (1, 3): raise ValueError(f"{name} must have C=1 or C=3 channels, got shape {shape}")
@@ -118,7 +125,8 @@ def class_accuracy(model: SmallClassifier, images, labels, batch_size: int = 512
 # %% ../nbs/02_classifier.ipynb #3e09f62b
 def random_shift(x: torch.Tensor, g: torch.Generator, max_shift: int = 1) -> torch.Tensor:
     """Shift each image of a float batch by a random integer offset in [-max_shift, max_shift] (edges replicated)."""
-    n, c, h, w = x.shape; p = max_shift
+    n, c, h, w = x.shape
+    p = max_shift
     xp = F.pad(x, (p, p, p, p), mode='replicate')
     dy = torch.randint(0, 2 * p + 1, (n,), generator=g).to(x.device)
     dx = torch.randint(0, 2 * p + 1, (n,), generator=g).to(x.device)
@@ -130,7 +138,8 @@ from .ddpm import torch_threads  # one definition, shared with entropy
 
 def images_fingerprint(images: np.ndarray, labels: np.ndarray) -> str:
     """Short SHA-1 of images and labels, stored with a cached classifier to spot a different dataset."""
-    h = hashlib.sha1(str(images.shape).encode()); h.update(np.ascontiguousarray(images).tobytes())
+    h = hashlib.sha1(str(images.shape).encode())
+    h.update(np.ascontiguousarray(images).tobytes())
     h.update(np.asarray(labels, np.int64).tobytes())
     return h.hexdigest()[:16]
 
@@ -138,14 +147,18 @@ def images_fingerprint(images: np.ndarray, labels: np.ndarray) -> str:
 def _check_train_args(images, labels, n_classes, epochs, batch_size, lr, val_frac) -> np.ndarray:
     """Validate train_classifier's arguments before any compute; return int64 labels."""
     check_images(images, min_n=4)
-    if not (isinstance(n_classes, (int, np.integer)) and n_classes >= 2): raise ValueError(f"n_classes={n_classes!r} must be an int >= 2")
+    if not (isinstance(n_classes, (int, np.integer)) and n_classes >= 2):
+        raise ValueError(f"n_classes={n_classes!r} must be an int >= 2")
     y = check_labels(labels, len(images), int(n_classes))
-    if not (isinstance(epochs, (int, np.integer)) and epochs >= 1): raise ValueError(f"epochs={epochs!r} must be an int >= 1")
-    if not (isinstance(batch_size, (int, np.integer)) and batch_size >= 2): raise ValueError(f"batch_size={batch_size!r} must be an int >= 2")
+    if not (isinstance(epochs, (int, np.integer)) and epochs >= 1):
+        raise ValueError(f"epochs={epochs!r} must be an int >= 1")
+    if not (isinstance(batch_size, (int, np.integer)) and batch_size >= 2):
+        raise ValueError(f"batch_size={batch_size!r} must be an int >= 2")
     if not lr > 0: raise ValueError(f"lr={lr!r} must be > 0")
     if not 0 <= val_frac < 1: raise ValueError(f"val_frac={val_frac!r} must be in [0, 1)")
     n_val = int(round(val_frac * len(images)))
-    if val_frac > 0 and n_val < 1: raise ValueError(f"val_frac={val_frac} leaves no held-out image out of {len(images)}")
+    if val_frac > 0 and n_val < 1:
+        raise ValueError(f"val_frac={val_frac} leaves no held-out image out of {len(images)}")
     if len(images) - n_val < 2: raise ValueError(f"val_frac={val_frac} leaves fewer than 2 training images")
     return y
 
@@ -181,20 +194,29 @@ def _train(images, y, n_classes, epochs, batch_size, lr, seed, device, progress,
         from tqdm.auto import tqdm
         bar = tqdm(bar, desc='train classifier', leave=False)
     for ep in bar:
-        model.train(); tot = 0.0
+        model.train()
+        tot = 0.0
         order = torch.randperm(len(tr_idx), generator=g)
         for i in range(steps):
             b = order[i * batch_size:(i + 1) * batch_size]
-            if len(b) < 2: sched.step(); continue  # batch norm needs 2 samples
+            if len(b) < 2:
+                sched.step()
+                continue  # batch norm needs 2 samples
             xb = to_input(x_tr[b].to(device))
-            if augment: xb = random_shift(xb, g)
+            if augment:
+                xb = random_shift(xb, g)
             loss = F.cross_entropy(model(xb), y_tr[b].to(device))
-            opt.zero_grad(); loss.backward(); opt.step(); sched.step()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
             tot += loss.item() * len(b)
         rec = dict(epoch=ep + 1, loss=tot / len(tr_idx))
-        if n_val: rec['val_acc'] = class_accuracy(model, images[val_idx], y[val_idx])
+        if n_val:
+            rec['val_acc'] = class_accuracy(model, images[val_idx], y[val_idx])
         history.append(rec)
-        if progress: bar.set_postfix({k: round(v, 4) for k, v in rec.items() if k != 'epoch'})
+        if progress:
+            bar.set_postfix({k: round(v, 4) for k, v in rec.items() if k != 'epoch'})
     model.eval()
     info = dict(val_acc=history[-1].get('val_acc', float('nan')), train_acc=class_accuracy(model, images[tr_idx], y[tr_idx]),
                 n_train=len(tr_idx), n_val=n_val, epochs=epochs, seed=seed, seconds=time.time() - t0,
@@ -218,11 +240,14 @@ def _plain(v):
 
 def save_classifier(path, model: SmallClassifier, info: dict | None = None) -> Path:
     """Atomically save architecture kwargs, weights and training info (default `model.info`) to `path`."""
-    if not isinstance(model, SmallClassifier): raise TypeError(f"model must be a SmallClassifier, got {type(model).__name__}")
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    if not isinstance(model, SmallClassifier):
+        raise TypeError(f"model must be a SmallClassifier, got {type(model).__name__}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     blob = dict(format=_FORMAT, config=dict(model.config), info=_plain(model.info if info is None else info),
                 state_dict={k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
-    with atomic_write(path) as tmp: torch.save(blob, tmp)
+    with atomic_write(path) as tmp:
+        torch.save(blob, tmp)
     return path
 
 def load_classifier(path, device: str = 'cpu') -> SmallClassifier:
@@ -232,8 +257,10 @@ def load_classifier(path, device: str = 'cpu') -> SmallClassifier:
         raise FileNotFoundError(f"classifier file {str(path)!r} does not exist; train one with "
                                 "scollapse.classifier.get_classifier(cache_path, images, labels, n_classes)")
     bad = f"classifier file {str(path)!r} is corrupted or not a scollapse classifier"
-    try: blob = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e: raise ClassifierFileError(f"{bad} ({type(e).__name__}: {str(e)[:200]}); delete it and retrain") from None
+    try:
+        blob = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:
+        raise ClassifierFileError(f"{bad} ({type(e).__name__}: {str(e)[:200]}); delete it and retrain") from None
     if not isinstance(blob, dict) or blob.get('format') != _FORMAT:
         raise ClassifierFileError(f"{bad} (no '{_FORMAT}' header); delete it and retrain")
     try:

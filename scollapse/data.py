@@ -35,7 +35,8 @@ class DatasetSpec:
     n_official_train: int | None = None   # the loader returns train then test: the test split starts here
 
     @property
-    def n_classes(self) -> int: return len(self.class_names)
+    def n_classes(self) -> int:
+        return len(self.class_names)
 
 # %% ../nbs/00_data.ipynb #17d6dc97
 FASHION_DEB_DIR = Path('/usr/share/datasets/fashion-mnist')
@@ -190,10 +191,14 @@ MIN_JUDGE_PER_CLASS = 20   # a judge trained on fewer images per class grades to
 @dataclass
 class RealSplits:
     """Disjoint judge, real training, reference (held-out) and fresh (remaining) sets, with their dataset indices."""
-    train_x: np.ndarray; train_y: np.ndarray
-    ref_x: np.ndarray; ref_y: np.ndarray
-    fresh_x: np.ndarray; fresh_y: np.ndarray
-    judge_x: np.ndarray; judge_y: np.ndarray
+    train_x: np.ndarray
+    train_y: np.ndarray
+    ref_x: np.ndarray
+    ref_y: np.ndarray
+    fresh_x: np.ndarray
+    fresh_y: np.ndarray
+    judge_x: np.ndarray
+    judge_y: np.ndarray
     index: dict   # 'train' / 'ref' / 'fresh' / 'judge' / 'gen0' -> sorted indices into the dataset
     gen0_x: np.ndarray | None = None   # generation 0's real images: the training set, or a superset of it (n_gen0)
     gen0_y: np.ndarray | None = None

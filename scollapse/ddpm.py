@@ -44,9 +44,12 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 def torch_threads(n: int | None):
     """Temporarily run torch CPU ops on `n` threads (None: leave the setting alone); restored on exit."""
     old = torch.get_num_threads()
-    if n is not None: torch.set_num_threads(n)
-    try: yield
-    finally: torch.set_num_threads(old)
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 def make_unet(cfg: ModelConfig, n_classes: int, seed: int = 0) -> UNet2DModel:
     """A UNet2DModel initialised from `seed`: class-conditional (with a null class at index n_classes when
@@ -103,15 +106,19 @@ class Runtime:
             raise ValueError(f"compile_mode={self.compile_mode!r}: choose one of {list(COMPILE_MODES)}")
 
     @property
-    def rank(self) -> int: return 0 if self.accelerator is None else self.accelerator.process_index
+    def rank(self) -> int:
+        return 0 if self.accelerator is None else self.accelerator.process_index
     @property
-    def world(self) -> int: return 1 if self.accelerator is None else self.accelerator.num_processes
+    def world(self) -> int:
+        return 1 if self.accelerator is None else self.accelerator.num_processes
     @property
-    def is_main(self) -> bool: return self.rank == 0
+    def is_main(self) -> bool:
+        return self.rank == 0
 
     def barrier(self) -> None:
         """Wait for every process (no-op in a single process)."""
-        if self.world > 1: self.accelerator.wait_for_everyone()
+        if self.world > 1:
+            self.accelerator.wait_for_everyone()
 
     def broadcast(self, obj):
         """The main process's `obj` on every process (pickled; no-op in a single process)."""
@@ -163,11 +170,13 @@ def train_ddpm(unet: UNet2DModel, scheduler: DDPMScheduler, images: np.ndarray, 
     null = null_class_of(unet)
     if label_dropout > 0 and null is None: raise ValueError("label_dropout > 0 needs a UNet with a null class")
     rt, gpu = runtime or Runtime(), on_cuda(device)
-    if gpu: use_tf32()
+    if gpu:
+        use_tf32()
     g = torch.Generator().manual_seed(seed)                       # batch order (on a CPU: every draw)
     gd = torch.Generator(device).manual_seed(seed) if gpu else g  # noise, timesteps, label dropout
     x_all, y_all = to_model(images), torch.as_tensor(labels, dtype=torch.long)
-    if gpu: x_all, y_all = x_all.to(device), y_all.to(device)    # the training set lives on the GPU
+    if gpu:
+        x_all, y_all = x_all.to(device), y_all.to(device)    # the training set lives on the GPU
     steps_per_epoch = math.ceil(len(x_all) / batch_size)
     opt = torch.optim.AdamW(unet.parameters(), lr=lr, betas=(0.95, 0.999), weight_decay=weight_decay, eps=1e-8,
                             **({'fused': True} if gpu else {}))
@@ -192,7 +201,8 @@ def train_ddpm(unet: UNet2DModel, scheduler: DDPMScheduler, images: np.ndarray, 
                 y_batch = torch.where(drop, null, y_batch)
             part = rank_share(len(idx), rt.rank, rt.world)
             w = (part.stop - part.start) / len(idx) * rt.world  # DDP's mean over processes = the batch mean
-            if part.stop == part.start: part = slice(0, 1)      # nothing left for this process: a zero-weight item
+            if part.stop == part.start:
+                part = slice(0, 1)      # nothing left for this process: a zero-weight item
             x0, y, nz, tt = x_all[idx[part]], y_batch[part], noise[part], t[part]
             xt = scheduler.add_noise(x0, nz, tt)
             with rt.autocast(device):
@@ -203,16 +213,20 @@ def train_ddpm(unet: UNet2DModel, scheduler: DDPMScheduler, images: np.ndarray, 
             torch.nn.utils.clip_grad_norm_(unet.parameters(), grad_clip)
             opt.step()
             sched.step()
-            if ema is not None: ema.step(unet.parameters())
+            if ema is not None:
+                ema.step(unet.parameters())
             step_loss = loss.detach()
-            if rt.world > 1: step_loss = rt.accelerator.reduce(step_loss, 'sum') / rt.world
+            if rt.world > 1:
+                step_loss = rt.accelerator.reduce(step_loss, 'sum') / rt.world
             epoch_losses.append(step_loss)   # read once per epoch: no host sync per step
             bar.update(1)
         losses.extend(torch.stack(epoch_losses).tolist())
         bar.set_postfix(loss=f"{np.mean(losses[-steps_per_epoch:]):.4f}")
-        if on_epoch is not None: _call_on_epoch(on_epoch, epoch + 1, unet, ema)
+        if on_epoch is not None:
+            _call_on_epoch(on_epoch, epoch + 1, unet, ema)
     bar.close()
-    if ema is not None: ema.copy_to(unet.parameters())   # the EMA weights are what is sampled, saved and fine-tuned
+    if ema is not None:
+        ema.copy_to(unet.parameters())   # the EMA weights are what is sampled, saved and fine-tuned
     unet.eval()
     return losses
 
@@ -224,7 +238,8 @@ def _call_on_epoch(fn, epoch: int, unet: UNet2DModel, ema) -> None:
     unet.eval()
     with torch.random.fork_rng(devices=[]):   # whatever fn draws leaves the global RNG as it was
         fn(epoch, unet)
-    if ema is not None: ema.restore(unet.parameters())
+    if ema is not None:
+        ema.restore(unet.parameters())
     unet.train()
 
 def fit_kwargs(cfg: ModelConfig, from_scratch: bool) -> dict:
@@ -275,10 +290,12 @@ def sample_ddpm(unet: UNet2DModel, cfg: ModelConfig, labels: np.ndarray, *, seed
     if cfg.guidance_scale != 1 and null_class_of(unet) is None:
         raise ValueError(f"guidance_scale={cfg.guidance_scale} needs a UNet with a null class (label_dropout > 0)")
     rt, gpu = runtime or Runtime(), on_cuda(device)
-    if gpu: use_tf32()
+    if gpu:
+        use_tf32()
     sampler = make_sampler(cfg)
     unet.to(device).eval()
-    if aux is not None: aux.to(device).eval()
+    if aux is not None:
+        aux.to(device).eval()
     net, net_aux = rt.compiled(unet), rt.compiled(aux)
     ts = sampler.timesteps.to(device)   # the UNet's timesteps, moved once
     bs = cfg.sample_batch_size
@@ -310,7 +327,8 @@ class CheckpointError(RuntimeError):
 
 def atomic_save(obj, path) -> None:
     """torch.save to a per-process temporary file next to `path`, then atomically rename it."""
-    with atomic_write(path) as tmp: torch.save(obj, tmp)
+    with atomic_write(path) as tmp:
+        torch.save(obj, tmp)
 
 def save_checkpoint(path, unet: UNet2DModel, cfg: ModelConfig, meta: dict | None = None) -> None:
     """Atomically save weights, model config and metadata."""

@@ -56,7 +56,8 @@ def _knn(Q: torch.Tensor, R: torch.Tensor, k: int, exclude: torch.Tensor | None 
     m, n = Q.shape[0], R.shape[0]
     n_avail = n - (exclude is not None)
     kk = min(k + 2, n_avail)                      # a small margin against rank swaps from cdist rounding
-    if chunk_size is not None: _check_int(chunk_size, 'chunk_size', 1)
+    if chunk_size is not None:
+        _check_int(chunk_size, 'chunk_size', 1)
     cs = chunk_size or max(1, min((1 << 23) // n, (1 << 23) // (kk * Q.shape[1])))   # ~64 MB per float64 block
     out_d = torch.empty(m, k, dtype=Q.dtype, device=Q.device)
     out_i = torch.empty(m, k, dtype=torch.long, device=Q.device)
@@ -64,11 +65,13 @@ def _knn(Q: torch.Tensor, R: torch.Tensor, k: int, exclude: torch.Tensor | None 
         q = Qc[s:s + cs]
         D = torch.cdist(q, Rc)
         rows = torch.arange(q.shape[0], device=Q.device)
-        if exclude is not None: D[rows, exclude[s:s + cs]] = math.inf
+        if exclude is not None:
+            D[rows, exclude[s:s + cs]] = math.inf
         idx = D.topk(kk, dim=1, largest=False).indices
         del D
         exact = (q[:, None, :] - Rc[idx]).norm(dim=-1)
-        if exclude is not None: exact[idx == exclude[s:s + cs, None]] = math.inf
+        if exclude is not None:
+            exact[idx == exclude[s:s + cs, None]] = math.inf
         exact, order = exact.sort(dim=1)
         out_d[s:s + q.shape[0]] = exact[:, :k]
         out_i[s:s + q.shape[0]] = idx.gather(1, order)[:, :k]
@@ -95,7 +98,8 @@ def kl_entropy(X, k: int = 1, on_duplicates: str = 'raise', eps: float = 1e-10,
     X = _as_features(X, min_rows=2)
     n, d = X.shape
     _check_int(k, 'k', 1, n - 1)
-    if chunk_size is not None: _check_int(chunk_size, 'chunk_size', 1)
+    if chunk_size is not None:
+        _check_int(chunk_size, 'chunk_size', 1)
     mult, first = _duplicate_info(X)
     zero = mult >= k                                             # these points have epsilon_k == 0 exactly
     if zero.any():
@@ -111,7 +115,8 @@ def kl_entropy(X, k: int = 1, on_duplicates: str = 'raise', eps: float = 1e-10,
             zero = np.zeros(n, dtype=bool)
     r = _knn(X, X, k, exclude=torch.arange(n, device=X.device), chunk_size=chunk_size)[0][:, k - 1]
     r[torch.as_tensor(zero, device=r.device)] = 0.0
-    if on_duplicates == 'eps': r = r + eps
+    if on_duplicates == 'eps':
+        r = r + eps
     log_cd = 0.5 * d * math.log(math.pi) - math.lgamma(0.5 * d + 1.0)
     dg = torch.special.digamma(torch.tensor([float(n), float(k)], dtype=torch.float64))
     return float(dg[0] - dg[1]) + log_cd + d * float(torch.log(r).mean())
@@ -127,7 +132,8 @@ def nn_distances(G, D, k: int = 2, chunk_size: int | None = None) -> np.ndarray:
     if G.shape[1] != D.shape[1]:
         raise ValueError(f"G and D must have the same number of features, got {G.shape[1]} and {D.shape[1]}")
     _check_int(k, 'k', 1, D.shape[0])
-    if chunk_size is not None: _check_int(chunk_size, 'chunk_size', 1)
+    if chunk_size is not None:
+        _check_int(chunk_size, 'chunk_size', 1)
     return _knn(G, D, k, chunk_size=chunk_size)[0].cpu().numpy()
 
 def generalization_score(G, D, chunk_size: int | None = None) -> float:

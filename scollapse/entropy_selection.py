@@ -50,12 +50,14 @@ class _BlockDist:
         d2.mul_(-2.0).add_(sqa[:, None]).add_(sqb[None, :])
         thr = (sqa + sqb.max()).mul_(1e-3)                         # superset of the entries that cancel badly
         rr, cc = torch.le(d2, thr[:, None], out=self.M[:r * c].view(r, c)).nonzero(as_tuple=True)
-        if rr.numel(): d2[rr, cc] = (A[rr] - B[cc]).square().sum(1)
+        if rr.numel():
+            d2[rr, cc] = (A[rr] - B[cc]).square().sum(1)
         return d2.clamp_min_(0.0)
 
 def _greedy_eager(X: torch.Tensor, sq: torch.Tensor, n: int, first: int) -> np.ndarray:
     """Algorithm 1 with the released code's eager running-min update (one mat-vec per pick)."""
-    sel = np.empty(n, dtype=np.int64); sel[0] = first
+    sel = np.empty(n, dtype=np.int64)
+    sel[0] = first
     mind = _sqdist_to(X, sq, first)
     mind[first] = -math.inf
     for t in range(1, n):
@@ -95,11 +97,13 @@ def greedy_selection(X, n: int, seed: int = 0, dtype: torch.dtype = torch.float3
     picked."""
     if method not in ('auto', 'eager', 'lazy'):
         raise ValueError(f"method must be 'auto', 'eager' or 'lazy', got {method!r}")
-    if num_threads is not None: _check_int(num_threads, 'num_threads', 1)
+    if num_threads is not None:
+        _check_int(num_threads, 'num_threads', 1)
     X, sq, n = _prep_selection(X, n, dtype, device)
     _check_int(seed, 'seed', 0)
     first = int(np.random.default_rng(seed).integers(X.shape[0]))
-    if method == 'auto': method = 'lazy' if X.numel() >= _LAZY_MIN_SIZE else 'eager'
+    if method == 'auto':
+        method = 'lazy' if X.numel() >= _LAZY_MIN_SIZE else 'eager'
     with _torch_threads(num_threads):
         return (_greedy_lazy if method == 'lazy' else _greedy_eager)(X, sq, n, first)
 
@@ -119,9 +123,13 @@ def greedy_selection_loop(X, n: int, seed: int = 0) -> np.ndarray:
             if picked[i]: continue
             diff = A[i] - p
             di = math.sqrt(float(diff @ diff))
-            if di < mind[i]: mind[i] = di
-            if mind[i] > best_d: best, best_d = i, mind[i]
-        selected.append(best); picked[best] = True; last = best
+            if di < mind[i]:
+                mind[i] = di
+            if mind[i] > best_d:
+                best, best_d = i, mind[i]
+        selected.append(best)
+        picked[best] = True
+        last = best
     return np.asarray(selected, dtype=np.int64)
 
 # %% ../nbs/06a_selection.ipynb #e7de6f12
@@ -138,7 +146,8 @@ def threshold_decay_filter(X, n: int, tau: float, decay: float, seed: int = 0, d
     """Algorithm 2 (TDF): indices of n rows of X, added in shuffled passes when farther than tau from all picked;
     tau *= decay after an empty pass (after every pass if `decay_every_pass`)."""
     tau, decay = _check_tdf(tau, decay)
-    if num_threads is not None: _check_int(num_threads, 'num_threads', 1)
+    if num_threads is not None:
+        _check_int(num_threads, 'num_threads', 1)
     X, sq, n = _prep_selection(X, n, dtype, device)
     _check_int(seed, 'seed', 0)
     with _torch_threads(num_threads):
@@ -157,7 +166,8 @@ def _tdf(X: torch.Tensor, sq: torch.Tensor, n: int, tau: float, decay: float, se
 
     def pick(i: int):
         S[len(sel)], sqS[len(sel)] = X[i], sq[i]
-        sel.append(int(i)); picked[i] = True
+        sel.append(int(i))
+        picked[i] = True
 
     def refresh(blk: np.ndarray):
         u0, k = int(upto[blk].min()), len(sel)
@@ -183,20 +193,26 @@ def _tdf(X: torch.Tensor, sq: torch.Tensor, n: int, tau: float, decay: float, se
                 P = dist(Et, X[Et], sq[Et]).double().cpu().numpy()
             for a in range(len(E)):
                 if m[a] > t2:                                       # still eligible after this block's picks
-                    pick(E[a]); added += 1
+                    pick(E[a])
+                    added += 1
                     if len(sel) >= n: break
-                    if len(E) > 1: np.minimum(m, P[a], out=m)
+                    if len(E) > 1:
+                        np.minimum(m, P[a], out=m)
             upto[blk] = np.minimum(upto[blk], before)               # this block's picks are not in mind[blk] yet
             if len(sel) >= n: break
         if len(sel) >= n: break
         rem = rem[~picked[rem]]
-        for s in range(0, len(rem), Bs): refresh(rem[s:s + Bs])
-        if added == 0 or decay_every_pass: tau *= decay
+        for s in range(0, len(rem), Bs):
+            refresh(rem[s:s + Bs])
+        if added == 0 or decay_every_pass:
+            tau *= decay
         top = float(mind[rem].max())
         if top <= 0.0:                                              # only duplicates of picked points remain
-            sel.extend(rem[: n - len(sel)].tolist()); break
+            sel.extend(rem[: n - len(sel)].tolist())
+            break
         while top <= tau * tau:                                     # empty passes: only tau changes
-            tau *= decay; passes += 1
+            tau *= decay
+            passes += 1
     out = np.asarray(sel, dtype=np.int64)
     return (out, {'tau': tau, 'passes': passes}) if return_info else out
 
@@ -210,7 +226,8 @@ def threshold_decay_filter_loop(X, n: int, tau: float, decay: float, seed: int =
     _check_int(seed, 'seed', 0)
     perm = np.random.default_rng(seed).permutation(A.shape[0])
     sel = [int(perm[0])]
-    S = np.empty((n, A.shape[1])); S[0] = A[sel[0]]
+    S = np.empty((n, A.shape[1]))
+    S[0] = A[sel[0]]
     rem = [int(i) for i in perm[1:]]
     while len(sel) < n:
         new_rem, added, top = [], 0, 0.0
@@ -218,12 +235,17 @@ def threshold_decay_filter_loop(X, n: int, tau: float, decay: float, seed: int =
             if len(sel) >= n: break
             dmin = float(np.sqrt(((S[:len(sel)] - A[i]) ** 2).sum(1)).min())
             if dmin > tau:
-                S[len(sel)] = A[i]; sel.append(i); added += 1
+                S[len(sel)] = A[i]
+                sel.append(i)
+                added += 1
             else:
-                new_rem.append(i); top = max(top, dmin)
+                new_rem.append(i)
+                top = max(top, dmin)
         if len(sel) >= n: break
         rem = new_rem
         if added == 0 and top <= 0.0:                              # only duplicates of picked points remain
-            sel.extend(rem[: n - len(sel)]); break
-        if added == 0 or decay_every_pass: tau *= decay
+            sel.extend(rem[: n - len(sel)])
+            break
+        if added == 0 or decay_every_pass:
+            tau *= decay
     return np.asarray(sel, dtype=np.int64)

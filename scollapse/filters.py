@@ -40,7 +40,8 @@ class Pool:
             raise ValueError(f"pool arrays differ in length: {len(self.images)} images, {len(self.labels)} labels, "
                              f"{len(self.source)} sources")
 
-    def __len__(self) -> int: return len(self.labels)
+    def __len__(self) -> int:
+        return len(self.labels)
 
     def take(self, idx: np.ndarray) -> 'Pool':
         """The sub-pool at `idx`."""
@@ -94,7 +95,8 @@ def _cond(labels: np.ndarray, o: dict, unet) -> np.ndarray:
 def _digest(*arrays) -> str:
     """Short hash of arrays' bytes."""
     h = hashlib.sha1()
-    for a in arrays: h.update(np.ascontiguousarray(a).tobytes())
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
     return h.hexdigest()[:16]
 
 def lsf_probe(ctx: FilterContext, o: dict):
@@ -129,15 +131,18 @@ def lsf_features(pool: Pool, ctx: FilterContext, o: dict, t_star: int) -> np.nda
         m = pool.source == s
         xs, ys = pool.images[m], pool.labels[m]
         f = ctx.cache_dir / f"lsf_feat_t{t_star}_{o['pooling']}_{o['condition']}_{_digest(xs, ys)}.npy"
-        if f.exists(): Z = np.load(f)
+        if f.exists():
+            Z = np.load(f)
         else:
             unet_sched = unet_sched or ctx.gen0()
             Z = extract_latents(*unet_sched, xs, _cond(ys, o, unet_sched[0]), t_star, pooling=o['pooling'], seed=o['latent_seed'],
                                 device=ctx.device, progress=False)
-            with atomic_write(f) as tmp: np.save(tmp, Z)
+            with atomic_write(f) as tmp:
+                np.save(tmp, Z)
         parts.append((np.flatnonzero(m), Z))
     Z = np.empty((len(pool), parts[0][1].shape[1]), np.float32)
-    for idx, z in parts: Z[idx] = z
+    for idx, z in parts:
+        Z[idx] = z
     return Z
 
 def lsf_confidence(pool: Pool, ctx: FilterContext, options: dict | None = None) -> np.ndarray:
@@ -185,7 +190,8 @@ def selection_features(images: np.ndarray, ctx: FilterContext, space: str = 'enc
     """Features of uint8 images in which entropy filters measure distances."""
     from scollapse.entropy import pixel_features, dinov2_features, load_dinov2
     from scollapse.encoder import encoder_features
-    if space not in FEATURE_SPACES: raise ValueError(f"features={space!r} is unknown; choose one of {list(FEATURE_SPACES)}")
+    if space not in FEATURE_SPACES:
+        raise ValueError(f"features={space!r} is unknown; choose one of {list(FEATURE_SPACES)}")
     if space == 'pixel': return pixel_features(images)
     if space == 'dinov2':
         return dinov2_features(images, load_dinov2(entropy_options(ctx.options)['dinov2_weights']), device=ctx.device)
@@ -245,7 +251,10 @@ def builtin_options(name: str, options: dict) -> dict:
     """The options built-in filter `name` runs with, defaults filled in; bad keys and values are errors ({} for a
     plug-in)."""
     o = {}
-    if name in ('lsf', 'lsf_entropy'): o.update(lsf_options(options))
-    if name in ('greedy', 'threshold_decay', 'lsf_entropy'): o.update(entropy_options(options))
-    if name == 'lsf_entropy': o.update(combined_options(options))
+    if name in ('lsf', 'lsf_entropy'):
+        o.update(lsf_options(options))
+    if name in ('greedy', 'threshold_decay', 'lsf_entropy'):
+        o.update(entropy_options(options))
+    if name == 'lsf_entropy':
+        o.update(combined_options(options))
     return o

@@ -44,7 +44,8 @@ def real_scores(cfg: LoopConfig, n: int = 1000, seed: int = 0) -> dict:
     must exist: the loop, or gen0_curve, trains it once per dataset)."""
     cfg = resolve_config(cfg)
     x, y, spec = load_dataset(cfg.dataset, cfg.data_root)
-    if not classifier_path(cfg).exists(): raise FileNotFoundError(f"no judge at {classifier_path(cfg)}: run gen0_curve or the loop first")
+    if not classifier_path(cfg).exists():
+        raise FileNotFoundError(f"no judge at {classifier_path(cfg)}: run gen0_curve or the loop first")
     s = real_splits(x, y, spec, cfg.n_train, cfg.n_ref, seed=cfg.seed, n_gen0=cfg.n_gen0)
     idx = take_per_class(np.arange(len(s.gen0_y)), s.gen0_y, balanced_counts(n, spec.n_classes), np.random.default_rng(seed))
     return judge_images(s.gen0_x[idx], s.gen0_y[idx], judge_reference(cfg, n, seed)[0], classifier_path(cfg))
@@ -66,7 +67,8 @@ def sample_and_judge(unet, mc, n: int, ref: np.ndarray, judge: Path, n_classes: 
 def gen0_curve(cfg: LoopConfig, every: int, n: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Generation-0 quality under the judge every `every` epochs of its training (trained and cached as the loop does);
     a model trained before returns the curve recorded then (its `n` column says on how many samples)."""
-    if not (isinstance(every, int) and every >= 1): raise ValueError(f"every={every!r} must be an integer >= 1 (epochs)")
+    if not (isinstance(every, int) and every >= 1):
+        raise ValueError(f"every={every!r} must be an integer >= 1 (epochs)")
     cfg = resolve_config(cfg)
     mc, C, rows, clock = cfg.model_config(), get_spec(cfg.dataset).n_classes, [], {'judge': 0.0}
     ref, _ = judge_reference(cfg, n, seed)
@@ -93,7 +95,8 @@ def check_samplers(cfg: LoopConfig, variants: dict) -> None:
     mc = resolve_config(cfg).model_config()
     for name, over in variants.items():
         bad = set(over) - set(SAMPLING_FIELDS)
-        if bad: raise ValueError(f"variant {name!r}: {sorted(bad)} are not sampling fields; choose from {list(SAMPLING_FIELDS)}")
+        if bad:
+            raise ValueError(f"variant {name!r}: {sorted(bad)} are not sampling fields; choose from {list(SAMPLING_FIELDS)}")
         check_model_config(replace(mc, **over))
 
 def sampler_sweep(cfg: LoopConfig, variants: dict, n: int = 1000, seed: int = 0) -> pd.DataFrame:
@@ -101,7 +104,8 @@ def sampler_sweep(cfg: LoopConfig, variants: dict, n: int = 1000, seed: int = 0)
     cfg = resolve_config(cfg)
     mc = cfg.model_config()
     check_samplers(cfg, variants)   # every variant is checked before anything is sampled
-    if not gen0_path(cfg).exists(): raise FileNotFoundError(f"no generation-0 model at {gen0_path(cfg)}: run gen0_curve first")
+    if not gen0_path(cfg).exists():
+        raise FileNotFoundError(f"no generation-0 model at {gen0_path(cfg)}: run gen0_curve first")
     unet, _, _ = load_checkpoint(gen0_path(cfg))
     C, ref = get_spec(cfg.dataset).n_classes, judge_reference(cfg, n, seed)[0]
     rows = [dict(variant=name, **over, **sample_and_judge(unet, replace(mc, **over), n, ref, classifier_path(cfg), C, seed))

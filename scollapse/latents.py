@@ -34,8 +34,10 @@ def bottleneck(unet: torch.nn.Module, # diffusers `UNet2DModel` (or anything wit
         outputs.append((output[0] if isinstance(output, tuple) else output).detach())
         if stop: raise _BottleneckReached()
     handle = unet.mid_block.register_forward_hook(hook)
-    try: yield outputs
-    finally: handle.remove()
+    try:
+        yield outputs
+    finally:
+        handle.remove()
 
 # %% ../nbs/03_latents.ipynb #70e3ba76
 def _sample_noise(seed: int, idx: np.ndarray, shape: tuple) -> torch.Tensor:
@@ -114,8 +116,10 @@ def extract_latents(unet: torch.nn.Module,      # class-conditional diffusers `U
                     tt = torch.full((len(idx),), s, dtype=torch.long, device=dev)
                     xt = scheduler.add_noise(x0, eps, tt).to(dtype)
                     feats.clear()
-                    try: unet(xt, tt, class_labels=y if n_emb is not None else None)   # None: an unconditional UNet
-                    except _BottleneckReached: pass
+                    try:
+                        unet(xt, tt, class_labels=y if n_emb is not None else None)   # None: an unconditional UNet
+                    except _BottleneckReached:
+                        pass
                     out[s].append(_pool(feats[-1].float(), pooling).cpu().numpy())
     finally:
         unet.train(was_training)

@@ -77,7 +77,8 @@ def nearest_unique(X: np.ndarray, C: np.ndarray, chunk: int = 1024) -> np.ndarra
     taken, out = np.zeros(len(X), bool), np.empty(len(C), np.int64)
     for j in np.argsort(((X[best] - C) ** 2).sum(1), kind='stable'):
         i = best[j]
-        if taken[i]: i = int(np.where(taken, np.inf, ((X - C[j]) ** 2).sum(1)).argmin())
+        if taken[i]:
+            i = int(np.where(taken, np.inf, ((X - C[j]) ** 2).sum(1)).argmin())
         taken[i] = True
         out[j] = i
     return out

@@ -25,15 +25,18 @@ class Probe(nn.Module):
     def __init__(self, d: int, n_classes: int):
         super().__init__()
         self.linear = nn.Linear(d, n_classes)
-        nn.init.zeros_(self.linear.weight); nn.init.zeros_(self.linear.bias)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
         self.register_buffer('mean', torch.zeros(d))
         self.register_buffer('std', torch.ones(d))
         self.register_buffer('seen', torch.ones(n_classes, dtype=torch.bool))  # classes present in training
 
     @property
-    def d(self) -> int: return self.linear.in_features
+    def d(self) -> int:
+        return self.linear.in_features
     @property
-    def n_classes(self) -> int: return self.linear.out_features
+    def n_classes(self) -> int:
+        return self.linear.out_features
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         "Logits (b, n_classes) of raw latents z (b, d)."
@@ -57,7 +60,8 @@ def _stratified_split(y: np.ndarray, val_frac: float, seed: int) -> tuple[np.nda
     for c in np.unique(y):
         idx = rng.permutation(np.flatnonzero(y == c))
         k = int(round(val_frac * len(idx)))
-        va.append(idx[:k]); tr.append(idx[k:])
+        va.append(idx[:k])
+        tr.append(idx[k:])
     return np.sort(np.concatenate(tr)), np.sort(np.concatenate(va))
 
 @torch.no_grad()
@@ -108,7 +112,9 @@ def fit_probe(Z: np.ndarray,            # real latents (n, d)
         total = 0.0
         for b in torch.randperm(len(tr), generator=g).split(batch_size):
             loss = F.cross_entropy(probe(Ztr[b].to(dev)), ytr[b].to(dev))
-            opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
             total += loss.item() * len(b)
     probe.eval()
     info = dict(val_acc=_accuracy(probe, Z[va], y[va]), train_acc=_accuracy(probe, Z[tr], y[tr]),
@@ -128,8 +134,9 @@ def probe_confidence(probe: Probe,
     if Z.shape[1] != probe.d: raise ValueError(f"Z has d={Z.shape[1]} features, probe expects {probe.d}")
     seen = probe.seen.cpu().numpy()
     bad = np.setdiff1d(np.unique(y), np.flatnonzero(seen))
-    if len(bad): raise ValueError(f"labels {bad.tolist()} were not in the probe's training set "
-                                  f"(trained classes: {np.flatnonzero(seen).tolist()})")
+    if len(bad):
+        raise ValueError(f"labels {bad.tolist()} were not in the probe's training set "
+                         f"(trained classes: {np.flatnonzero(seen).tolist()})")
     probe.eval()
     dev, out = probe.linear.weight.device, []
     for a in range(0, len(Z), batch_size):
@@ -204,15 +211,18 @@ def top_confident(conf: np.ndarray,          # xi per pool item (n,)
 # %% ../nbs/05_lsf.ipynb #3278d9c0
 def save_probe(path: str | Path, probe: Probe) -> Path:
     "Atomically save the probe (shape + state dict) to `path`."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     payload = dict(format='scollapse.lsf.Probe/1', d=probe.d, n_classes=probe.n_classes,
                    state_dict={k: v.detach().cpu() for k, v in probe.state_dict().items()})
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + '.', suffix='.tmp')
     try:
-        with os.fdopen(fd, 'wb') as f: torch.save(payload, f)
+        with os.fdopen(fd, 'wb') as f:
+            torch.save(payload, f)
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp): os.remove(tmp)
+        if os.path.exists(tmp):
+            os.remove(tmp)
         raise
     return path
 

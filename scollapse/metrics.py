@@ -35,17 +35,20 @@ class ClassifierFeatureExtractor(FeatureExtractorBase):
         self.classifier.requires_grad_(False)
 
     @staticmethod
-    def get_provided_features_list(): return ('logits', 'features')
+    def get_provided_features_list():
+        return ('logits', 'features')
 
     @staticmethod
     def get_default_feature_layer_for_metric(metric):
         return {'isc': 'logits', 'fid': 'features', 'kid': 'features', 'prc': 'features'}[metric]
 
     @staticmethod
-    def can_be_compiled(): return False
+    def can_be_compiled():
+        return False
 
     @staticmethod
-    def get_dummy_input_for_compile(): return torch.zeros(1, 1, 8, 8, dtype=torch.uint8)
+    def get_dummy_input_for_compile():
+        return torch.zeros(1, 1, 8, 8, dtype=torch.uint8)
 
     def forward(self, x: torch.Tensor) -> tuple:
         """uint8 (B, C, H, W) -> tuple of the requested layers, in `features_list` order."""
@@ -58,11 +61,13 @@ class ClassifierFeatureExtractor(FeatureExtractorBase):
 def register_classifier_extractor(name: str = FEATURE_EXTRACTOR_NAME) -> None:
     """Register ClassifierFeatureExtractor with torch-fidelity under `name`; calling it again is a no-op."""
     cur = FEATURE_EXTRACTORS_REGISTRY.get(name)
-    if cur is None: torch_fidelity.register_feature_extractor(name, ClassifierFeatureExtractor)
+    if cur is None:
+        torch_fidelity.register_feature_extractor(name, ClassifierFeatureExtractor)
     elif cur is ClassifierFeatureExtractor: return
     elif getattr(cur, '__qualname__', None) == ClassifierFeatureExtractor.__qualname__:
         FEATURE_EXTRACTORS_REGISTRY[name] = ClassifierFeatureExtractor  # same class from a reloaded module
-    else: raise ValueError(f"torch-fidelity feature extractor {name!r} is already registered by {cur!r}")
+    else:
+        raise ValueError(f"torch-fidelity feature extractor {name!r} is already registered by {cur!r}")
 
 register_classifier_extractor()
 
@@ -89,7 +94,8 @@ class UInt8Images(Dataset):
     def __init__(self, images: np.ndarray, rgb: bool = False):
         self.x = torch.as_tensor(np.ascontiguousarray(images))
         self.rgb = rgb and self.x.shape[1] == 1
-    def __len__(self) -> int: return len(self.x)
+    def __len__(self) -> int:
+        return len(self.x)
     def __getitem__(self, i: int) -> torch.Tensor:
         return self.x[i].expand(3, -1, -1) if self.rgb else self.x[i]
 
@@ -106,7 +112,8 @@ def _check_metric_args(gen_images, ref_images, classifier_path, gen_labels, feat
     """Validate compute_metrics' arguments before any compute; return the classifier (or None) and int64 labels."""
     if feature_extractor not in FEATURE_EXTRACTORS:
         raise ValueError(f"feature_extractor={feature_extractor!r} is not supported; choose one of {FEATURE_EXTRACTORS}")
-    check_images(gen_images, 'gen_images', min_n=2); check_images(ref_images, 'ref_images', min_n=2)
+    check_images(gen_images, 'gen_images', min_n=2)
+    check_images(ref_images, 'ref_images', min_n=2)
     if tuple(gen_images.shape[1:]) != tuple(ref_images.shape[1:]):
         raise ValueError(f"gen_images and ref_images must have the same (C, H, W), got {tuple(gen_images.shape[1:])} "
                          f"and {tuple(ref_images.shape[1:])}")
@@ -120,9 +127,11 @@ def _check_metric_args(gen_images, ref_images, classifier_path, gen_labels, feat
         raise ValueError(f"batch_size={batch_size!r} must be an int >= 1")
     if not (isinstance(device, str) and (device == 'cpu' or device.startswith('cuda'))):
         raise ValueError(f"device={device!r} must be 'cpu' or 'cuda[:k]'")
-    if device.startswith('cuda') and not torch.cuda.is_available(): raise ValueError(f"device={device!r} but CUDA is not available")
+    if device.startswith('cuda') and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} but CUDA is not available")
     if feature_extractor == INCEPTION_NAME:
-        if weights_path is None or not Path(weights_path).is_file(): raise FileNotFoundError(_inception_missing(weights_path))
+        if weights_path is None or not Path(weights_path).is_file():
+            raise FileNotFoundError(_inception_missing(weights_path))
     elif weights_path is not None:
         raise ValueError(f"weights_path is only for feature_extractor={INCEPTION_NAME!r}; the classifier file is classifier_path")
     clf, y = None, None
@@ -133,7 +142,8 @@ def _check_metric_args(gen_images, ref_images, classifier_path, gen_labels, feat
         if clf.config['in_channels'] != gen_images.shape[1]:
             raise ValueError(f"classifier {str(classifier_path)!r} takes C={clf.config['in_channels']} images, "
                              f"the images have C={gen_images.shape[1]}")
-    if gen_labels is not None: y = check_labels(gen_labels, len(gen_images), clf.config['n_classes'], 'gen_labels')
+    if gen_labels is not None:
+        y = check_labels(gen_labels, len(gen_images), clf.config['n_classes'], 'gen_labels')
     return clf, y
 
 def compute_metrics(gen_images, ref_images, classifier_path, gen_labels=None, *,
@@ -144,7 +154,8 @@ def compute_metrics(gen_images, ref_images, classifier_path, gen_labels=None, *,
     clf, y = _check_metric_args(gen_images, ref_images, classifier_path, gen_labels, feature_extractor, weights_path,
                                 prc_neighborhood, batch_size, device)
     ours = feature_extractor == FEATURE_EXTRACTOR_NAME
-    if ours: register_classifier_extractor()
+    if ours:
+        register_classifier_extractor()
     layers = dict(feature_layer_fid='features', feature_layer_prc='features') if ours else {}
     res = torch_fidelity.calculate_metrics(
         input1=UInt8Images(gen_images, rgb=not ours), input2=UInt8Images(ref_images, rgb=not ours),

@@ -39,9 +39,11 @@ def ole_score(Z: np.ndarray,               # latents, one sample per row (n, d)
     if not np.isfinite(Z).all(): raise ValueError("Z contains non-finite values (nan/inf)")
     if ole_delta is not None and not ole_delta >= 0: raise ValueError(f"ole_delta={ole_delta} must be >= 0 or None")
     Z = np.asarray(Z, np.float64)
-    if normalize: Z = _unit_rows(Z)
+    if normalize:
+        Z = _unit_rows(Z)
     per_class = [nuclear_norm(Z[y == c]) for c in classes]
-    if ole_delta is not None: per_class = [max(ole_delta, v) for v in per_class]
+    if ole_delta is not None:
+        per_class = [max(ole_delta, v) for v in per_class]
     score = float(sum(per_class) - nuclear_norm(Z))
     return score / len(Z) if divide_by_n else score
 

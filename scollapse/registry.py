@@ -24,8 +24,10 @@ _PLUGINS: dict[str, Callable] = {}   # filters registered in this process with r
 
 def check_filter_signature(fn, name: str) -> None:
     """Refuse anything but a function f(pool, n, ctx), naming the plug-in."""
-    try: sig = inspect.signature(fn)
-    except (TypeError, ValueError): raise ValueError(f"filter {name!r} is not a function: {fn!r}") from None
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        raise ValueError(f"filter {name!r} is not a function: {fn!r}") from None
     required = [p for p in sig.parameters.values()
                 if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     if len(required) != 3:
@@ -52,7 +54,8 @@ def register_filter(name: str, options: dict | None = None,
 def load_filter_path(path: str) -> Callable:
     """The filter at 'package.module:function'."""
     module, _, attr = path.partition(':')
-    try: fn = getattr(importlib.import_module(module), attr)
+    try:
+        fn = getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError, ValueError) as e:
         raise ValueError(f"filter={path!r} does not import ({type(e).__name__}: {e})") from None
     check_filter_signature(fn, path)
@@ -118,7 +121,8 @@ def check_filter_options(name: str, options: dict) -> None:
     check_keys(options, allowed, f'filter_options key for filter={name!r}')
     builtin_options(name, options)   # a built-in's values (nothing for a plug-in)
     plugin = None if name in BUILTIN_FILTERS + NON_FILTER_NAMES else get_filter(name)
-    if getattr(plugin, 'check_options', None): plugin.check_options({**allowed, **options})   # its values, before compute
+    if getattr(plugin, 'check_options', None):
+        plugin.check_options({**allowed, **options})   # its values, before compute
 
 def resolved_filter_options(name: str, options: dict) -> dict:
     """The options filter `name` runs with: the given ones plus every default it uses (JSON-able)."""

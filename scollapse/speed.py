@@ -55,10 +55,12 @@ def matmul_peak(device: str, precision: str, n: int = 1024, reps: int = 10) -> f
     a, b = (torch.randn(n, n, device=device).to(dtype) for _ in range(2))
     best = math.inf
     for _ in range(reps + 1):
-        if on_cuda(device): torch.cuda.synchronize()
+        if on_cuda(device):
+            torch.cuda.synchronize()
         t0 = time.perf_counter()
         a @ b
-        if on_cuda(device): torch.cuda.synchronize()
+        if on_cuda(device):
+            torch.cuda.synchronize()
         best = min(best, time.perf_counter() - t0)
     return 2 * n ** 3 / best / 1e12
 

@@ -39,7 +39,8 @@ class CellJob:
         import papermill as pm
         cfg = resolve_config(self.cfg)
         if cell_finished(cfg): return cfg.out_dir
-        if self.threads: os.environ['OMP_NUM_THREADS'] = str(self.threads)
+        if self.threads:
+            os.environ['OMP_NUM_THREADS'] = str(self.threads)
         Path(cfg.out_dir).mkdir(parents=True, exist_ok=True)
         executed = Path(cfg.out_dir) / 'run_loop.ipynb'
         try:
@@ -62,8 +63,10 @@ def make_executor(cluster: str = 'local', folder='runs/submitit', slurm: dict | 
     kinds = {'slurm': submitit.SlurmExecutor, 'local': submitit.LocalExecutor, 'debug': submitit.DebugExecutor}
     if cluster not in kinds: raise ValueError(f"cluster={cluster!r}: choose 'slurm', 'local' or 'debug'")
     ex = kinds[cluster](folder=str(folder))
-    if cluster == 'slurm': ex.update_parameters(time=timeout_min, **(slurm or {}))
-    elif cluster == 'local': ex.update_parameters(timeout_min=timeout_min)
+    if cluster == 'slurm':
+        ex.update_parameters(time=timeout_min, **(slurm or {}))
+    elif cluster == 'local':
+        ex.update_parameters(timeout_min=timeout_min)
     return ex
 
 def submit_matrix(methods, seeds, dataset: str = 'digits', preset: str = 'cpu', root='runs/compare',
@@ -76,8 +79,10 @@ def submit_matrix(methods, seeds, dataset: str = 'digits', preset: str = 'cpu', 
     ex, jobs, rows = make_executor(cluster, folder, slurm, timeout_min), [], []
     for m, s, cfg in cells:
         if cell_finished(cfg):
-            rows.append(dict(method=m, seed=s, job_id=None, status='done before', out_dir=cfg.out_dir)); continue
-        j = ex.submit(CellJob(cfg, notebook, threads)); jobs.append(j)
+            rows.append(dict(method=m, seed=s, job_id=None, status='done before', out_dir=cfg.out_dir))
+            continue
+        j = ex.submit(CellJob(cfg, notebook, threads))
+        jobs.append(j)
         rows.append(dict(method=m, seed=s, job_id=j.job_id, status='submitted', out_dir=cfg.out_dir))
     return jobs, pd.DataFrame(rows)
 
@@ -100,7 +105,10 @@ def wait_all(jobs) -> pd.DataFrame:
     """Block until every job ends; a table of job id, state and error: what ended a failed job and its log file."""
     rows = []
     for j in jobs:
-        try: j.result(); err = ''
-        except Exception as e: err = f'{job_cause(e)}; log: {j.paths.stderr}'
+        try:
+            j.result()
+            err = ''
+        except Exception as e:
+            err = f'{job_cause(e)}; log: {j.paths.stderr}'
         rows.append(dict(job_id=j.job_id, state=j.state, error=err))
     return pd.DataFrame(rows)
