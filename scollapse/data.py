@@ -70,10 +70,12 @@ def fashion_missing_message(root) -> str:
     names = ', '.join(f[:-3] for f in _FASHION_FILES)
     return (f"Fashion-MNIST not found: neither the Debian package's files in {FASHION_DEB_DIR}/ nor torchvision's raw "
             f"files in {raw}/. Get it with one of:\n"
-            "  - `make data` (Debian/Ubuntu: runs `apt-get install -y dataset-fashion-mnist`, with sudo when not root);\n"
+            "  - `make data` (Debian/Ubuntu: runs `apt-get install -y dataset-fashion-mnist`, "
+            "with sudo when not root);\n"
             f"  - `sudo apt-get install dataset-fashion-mnist` yourself (the files land in {FASHION_DEB_DIR}/);\n"
             f"  - elsewhere, torchvision's raw files: put {names} (or the same names with .gz) in {raw}/ "
-            f"(`torchvision.datasets.FashionMNIST({str(root)!r}, download=True)` on a machine with internet creates them). "
+            f"(`torchvision.datasets.FashionMNIST({str(root)!r}, download=True)` on a machine with internet "
+            "creates them). "
             "Choose the data root with data_root= or $SCOLLAPSE_DATA.")
 
 def _fashion_source(raw: Path, f: str) -> Path | None:
@@ -144,13 +146,15 @@ def load_celeba_arrays(root=None, size: int = 64) -> tuple[np.ndarray, np.ndarra
 _SPECS_HOW = {
     'digits': 'Ships with scikit-learn; nothing to get.',
     'fashion_mnist': 'Run `make data` (Debian/Ubuntu: `sudo apt-get install dataset-fashion-mnist`, files in '
-                     '/usr/share/datasets/fashion-mnist/), or put torchvision\'s four raw idx files (train-images-idx3-ubyte, '
-                     'train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, or their .gz) in '
+                     '/usr/share/datasets/fashion-mnist/), or put torchvision\'s four raw idx files '
+                     '(train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, '
+                     't10k-labels-idx1-ubyte, or their .gz) in '
                      '<root>/FashionMNIST/raw/. Set the root with data_root= or $SCOLLAPSE_DATA.',
     'mnist': 'Put the four MNIST idx files in <root>/MNIST/raw/ (torchvision.datasets.MNIST(root, download=True) on '
              'a machine with internet creates them). Set the root with data_root= or $SCOLLAPSE_DATA.',
     'cifar10': 'Put the extracted cifar-10-batches-py/ folder in <root>/ (torchvision.datasets.CIFAR10(root, '
-               'download=True) on a machine with internet creates it). Set the root with data_root= or $SCOLLAPSE_DATA.',
+               'download=True) on a machine with internet creates it). '
+               'Set the root with data_root= or $SCOLLAPSE_DATA.',
     'celeba': 'Put img_align_celeba/ and the list_*.txt files in <root>/celeba/ (see torchvision.datasets.CelebA). '
               'Set the root with data_root= or $SCOLLAPSE_DATA.',
 }
@@ -164,9 +168,11 @@ def dataset_specs() -> dict[str, DatasetSpec]:
     S = DatasetSpec
     return {
         'digits': S('digits', (1, 8, 8), digits, load_digits_arrays, _SPECS_HOW['digits'], 40, 50),
-        'fashion_mnist': S('fashion_mnist', (1, 28, 28), fashion, load_fashion_mnist_arrays, _SPECS_HOW['fashion_mnist'], 1000, n_official_train=60000),
+        'fashion_mnist': S('fashion_mnist', (1, 28, 28), fashion, load_fashion_mnist_arrays,
+                           _SPECS_HOW['fashion_mnist'], 1000, n_official_train=60000),
         'mnist': S('mnist', (1, 28, 28), digits, load_mnist_arrays, _SPECS_HOW['mnist'], 1000, n_official_train=60000),
-        'cifar10': S('cifar10', (3, 32, 32), cifar, load_cifar10_arrays, _SPECS_HOW['cifar10'], 500, n_official_train=50000),
+        'cifar10': S('cifar10', (3, 32, 32), cifar, load_cifar10_arrays, _SPECS_HOW['cifar10'], 500,
+                     n_official_train=50000),
         'celeba': S('celeba', (3, 64, 64), celeba, load_celeba_arrays, _SPECS_HOW['celeba'], 2000, 2000),
     }
 
@@ -227,22 +233,25 @@ def fixed_pools(labels: np.ndarray, spec: DatasetSpec) -> dict[str, np.ndarray]:
     judge = take_per_class(rest, labels, [spec.judge_per_class] * C, rng)
     return {'judge': judge, 'ref': ref, 'train': np.setdiff1d(rest, judge)}
 
-def check_split_sizes(labels: np.ndarray, spec: DatasetSpec, n_train: int, n_ref: int, n_gen0: int | None = None) -> None:
+def check_split_sizes(labels: np.ndarray, spec: DatasetSpec, n_train: int, n_ref: int,
+                      n_gen0: int | None = None) -> None:
     """Raise a ValueError if balanced train + reference sets of these sizes cannot be drawn from the pools."""
     C = spec.n_classes
     if n_train < C: raise ValueError(f"n_train={n_train} must be at least the number of classes ({C})")
     judge = np.bincount(labels[fixed_pools(labels, spec)['judge']], minlength=C)
     if judge.min() < max(spec.judge_per_class, MIN_JUDGE_PER_CLASS):
-        raise ValueError(f"the judge split of {spec.name} is too small for its {C} classes: class {int(judge.argmin())} "
-                         f"has {int(judge.min())} images, the judge needs {max(spec.judge_per_class, MIN_JUDGE_PER_CLASS)}")
+        raise ValueError(f"the judge split of {spec.name} is too small for its {C} classes: "
+                         f"class {int(judge.argmin())} has {int(judge.min())} images, "
+                         f"the judge needs {max(spec.judge_per_class, MIN_JUDGE_PER_CLASS)}")
     if n_ref < 2: raise ValueError(f"n_ref={n_ref} must be at least 2")
     pools = fixed_pools(labels, spec)
     for name, n, pool in (('n_train', n_train, 'train'), ('n_ref', n_ref, 'ref'), ('n_gen0', n_gen0 or 0, 'train')):
         have, need = np.bincount(labels[pools[pool]], minlength=C), balanced_counts(n, C)
         if (need > have).any():
             c = int(np.argmax(need - have))
-            raise ValueError(f"{name}={n} is too large for {spec.name}: class {c} needs {need[c]} images but its {pool} "
-                             f"pool has {have[c]} (the judge's {spec.judge_per_class} per class are set apart; "
+            raise ValueError(f"{name}={n} is too large for {spec.name}: class {c} needs {need[c]} images "
+                             f"but its {pool} pool has {have[c]} "
+                             f"(the judge's {spec.judge_per_class} per class are set apart; "
                              f"max balanced {name} = {int(have.min()) * C})")
 
 

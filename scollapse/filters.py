@@ -100,17 +100,19 @@ def _digest(*arrays) -> str:
     return h.hexdigest()[:16]
 
 def lsf_probe(ctx: FilterContext, o: dict):
-    """The run's LSF probe and its facts (t*, accuracy, size): loaded from ctx.cache_dir or fitted once on real latents."""
+    """The run's LSF probe and its facts (t*, accuracy, size): from ctx.cache_dir, or fitted once on real latents."""
     from scollapse.lsf import fit_probe, choose_timestep, save_probe, load_probe
     from scollapse.latents import extract_latents
-    key = _digest(ctx.real_images, ctx.real_labels, np.frombuffer(json.dumps(o, sort_keys=True, default=str).encode(), np.uint8))
+    key = _digest(ctx.real_images, ctx.real_labels,
+                  np.frombuffer(json.dumps(o, sort_keys=True, default=str).encode(), np.uint8))
     p, meta_p = ctx.cache_dir / f'lsf_probe_{key}.pt', ctx.cache_dir / f'lsf_probe_{key}.json'
     if p.exists() and meta_p.exists(): return load_probe(p), json.loads(meta_p.read_text())
     unet, sched = ctx.gen0()
     x, y = ctx.real_images, ctx.real_labels
     if o['t'] == 'auto':
         t_star, curve = choose_timestep(unet, sched, x, y, grid=tuple(o['t_grid']), pooling=o['pooling'],
-                                        seed=o['latent_seed'], cond_labels=_cond(y, o, unet), device=ctx.device, progress=False)
+                                        seed=o['latent_seed'], cond_labels=_cond(y, o, unet), device=ctx.device,
+                                        progress=False)
     else:
         t_star, curve = int(o['t']), {}
     Z = extract_latents(unet, sched, x, _cond(y, o, unet), t_star, pooling=o['pooling'], seed=o['latent_seed'],
@@ -135,8 +137,8 @@ def lsf_features(pool: Pool, ctx: FilterContext, o: dict, t_star: int) -> np.nda
             Z = np.load(f)
         else:
             unet_sched = unet_sched or ctx.gen0()
-            Z = extract_latents(*unet_sched, xs, _cond(ys, o, unet_sched[0]), t_star, pooling=o['pooling'], seed=o['latent_seed'],
-                                device=ctx.device, progress=False)
+            Z = extract_latents(*unet_sched, xs, _cond(ys, o, unet_sched[0]), t_star, pooling=o['pooling'],
+                                seed=o['latent_seed'], device=ctx.device, progress=False)
             with atomic_write(f) as tmp:
                 np.save(tmp, Z)
         parts.append((np.flatnonzero(m), Z))
@@ -177,7 +179,8 @@ def entropy_options(options: dict) -> dict:
     o = {**ENTROPY_DEFAULTS, **{k: v for k, v in options.items() if k in ENTROPY_DEFAULTS}}
     if o['features'] not in FEATURE_SPACES:
         judge = " (the judge's classifier features are not a selection space: the referee is not a player)"
-        raise ValueError(unknown_name('features', o['features'], FEATURE_SPACES) + (judge if o['features'] == 'classifier' else ''))
+        raise ValueError(unknown_name('features', o['features'], FEATURE_SPACES)
+                         + (judge if o['features'] == 'classifier' else ''))
     if o['tau'] is not None and not o['tau'] > 0: raise ValueError(f"tau={o['tau']} must be > 0")
     if not 0 < o['decay'] < 1: raise ValueError(f"decay={o['decay']} must be in (0, 1)")
     if o['features'] == 'dinov2' and not (o['dinov2_weights'] and Path(o['dinov2_weights']).is_file()):

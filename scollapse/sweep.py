@@ -17,7 +17,8 @@ from .resolve import resolve_config
 __all__ = ['NOTEBOOK', 'papermill_parameters', 'CellError', 'CellJob', 'make_executor', 'submit_matrix', 'job_cause', 'wait_all']
 
 # %% ../nbs/14_sweep.ipynb #d0a27df0
-NOTEBOOK = Path(__file__).resolve().parents[1] / 'nbs' / 'run_loop.ipynb' if '__file__' in globals() else Path('run_loop.ipynb')
+NOTEBOOK = (Path(__file__).resolve().parents[1] / 'nbs' / 'run_loop.ipynb' if '__file__' in globals()
+            else Path('run_loop.ipynb'))
 
 def papermill_parameters(cfg: LoopConfig) -> dict:
     """run_loop.ipynb parameters that reproduce `cfg` exactly (every LoopConfig field is a parameter there)."""
@@ -44,7 +45,8 @@ class CellJob:
         Path(cfg.out_dir).mkdir(parents=True, exist_ok=True)
         executed = Path(cfg.out_dir) / 'run_loop.ipynb'
         try:
-            pm.execute_notebook(self.notebook, str(executed), parameters={**papermill_parameters(cfg), 'progress': False},
+            pm.execute_notebook(self.notebook, str(executed),
+                                parameters={**papermill_parameters(cfg), 'progress': False},
                                 progress_bar=False, cwd=self.cwd)
         except pm.PapermillExecutionError as e:
             evalue = ' '.join(str(e.evalue).splitlines())
@@ -58,7 +60,7 @@ class CellJob:
 
 # %% ../nbs/14_sweep.ipynb #6f51cf47
 def make_executor(cluster: str = 'local', folder='runs/submitit', slurm: dict | None = None, timeout_min: int = 240):
-    """A submitit executor: 'slurm', 'local' or 'debug'; `slurm` holds SlurmExecutor parameters (partition, gpus_per_node, ...)."""
+    """A submitit executor: 'slurm', 'local' or 'debug'; `slurm` holds SlurmExecutor parameters (partition, ...)."""
     import submitit
     kinds = {'slurm': submitit.SlurmExecutor, 'local': submitit.LocalExecutor, 'debug': submitit.DebugExecutor}
     if cluster not in kinds: raise ValueError(f"cluster={cluster!r}: choose 'slurm', 'local' or 'debug'")
@@ -74,7 +76,8 @@ def submit_matrix(methods, seeds, dataset: str = 'digits', preset: str = 'cpu', 
                   slurm: dict | None = None, timeout_min: int = 240, threads: int | None = None,
                   notebook: str | Path = NOTEBOOK) -> tuple[list, pd.DataFrame]:
     """Submit one job per unfinished (method, seed) cell; returns (jobs, table of method, seed, job id, out_dir)."""
-    cells = [(m, s, resolve_config(cell_config(m, s, dataset, preset, root, overrides))) for s in seeds for m in methods]
+    cells = [(m, s, resolve_config(cell_config(m, s, dataset, preset, root, overrides)))
+             for s in seeds for m in methods]
     if not Path(notebook).exists(): raise FileNotFoundError(f"notebook {notebook} not found (pass notebook=)")
     ex, jobs, rows = make_executor(cluster, folder, slurm, timeout_min), [], []
     for m, s, cfg in cells:
@@ -87,7 +90,8 @@ def submit_matrix(methods, seeds, dataset: str = 'digits', preset: str = 'cpu', 
     return jobs, pd.DataFrame(rows)
 
 # %% ../nbs/14_sweep.ipynb #395d1032
-_RULE = '-' * 22 + '\n'   # submitit's FailedJobError: "...with trace:\n<rule><traceback>\n<rule>You can check full logs..."
+# submitit's FailedJobError: "...with trace:\n<rule><traceback>\n<rule>You can check full logs..."
+_RULE = '-' * 22 + '\n'
 
 def job_cause(e: Exception) -> str:
     """What ended a job: its notebook's exception (a `CellError`), else the last line of its traceback, else the
