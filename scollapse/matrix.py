@@ -14,11 +14,12 @@ import pandas as pd
 from .loop import (LoopConfig, run_loop, fmt_seconds, read_rows, gen0_path, config_differences,
                             ConfigMismatchError)
 from .methods import cell_finished, resolved_cell
-from .results import result_cells, result_frame, ordered_table, collect_results
+from .results import result_cells, result_frame, ordered_table, collect_results, reuse_cell
 
 # %% auto #0
-__all__ = ['SHARED_GEN0_RTOL', 'matrix_cells', 'matrix_eta', 'run_cell', 'run_matrix', 'cell_rows', 'collect', 'check_exported',
-           'exported_cells', 'check_shared_gen0', 'collect_matrix']
+__all__ = ['PROTOCOL_LABEL', 'EXPERIMENT_SECTIONS', 'SHARED_GEN0_RTOL', 'matrix_cells', 'matrix_eta', 'run_cell', 'run_matrix',
+           'cell_rows', 'collect', 'check_exported', 'exported_cells', 'experiment_differences', 'reuse_folders',
+           'reuse_cells', 'check_shared_gen0', 'collect_matrix']
 
 # %% ../nbs/13c_matrix.ipynb #e60bfa07
 def matrix_cells(methods, seeds, dataset: str = 'digits', preset: str = 'cpu', root='runs/compare',
@@ -54,9 +55,13 @@ def run_cell(loop_cfg: LoopConfig, exported: Path | None = None, raise_errors: b
 # %% ../nbs/13c_matrix.ipynb #399dfe76
 def run_matrix(methods, seeds, dataset: str = 'digits', preset: str = 'cpu', root='runs/compare',
                overrides: dict | None = None, progress: bool = True, raise_errors: bool = False,
-               results=None) -> pd.DataFrame:
-    """Run or resume every cell, skipping those finished or exported complete to `results`; returns a status table."""
+               results=None, reuse=()) -> pd.DataFrame:
+    """Run or resume every cell, skipping those finished or exported complete to `results` (or, the same experiment,
+    to a `reuse` folder: copied to `results`); returns a status table."""
     cells = matrix_cells(methods, seeds, dataset, preset, root, overrides)
+    reused = reuse_cells(reuse_folders(reuse, results), cells, results)
+    if progress and reused:
+        print(f"{len(reused)} cells reused (the same experiment under another protocol's name), copied to {results}")
     elsewhere = exported_cells(results, cells)
     status, spent = [], []
     for i, (m, s, loop_cfg) in enumerate(cells):
@@ -96,7 +101,7 @@ def collect(methods, seeds, dataset: str = 'digits', preset: str = 'cpu', root='
 # %% ../nbs/13c_matrix.ipynb #2bcf7640
 def check_exported(d: Path, cfg, method: str, seed: int) -> None:
     """Refuse an exported cell whose recorded configuration differs from the cell `cfg` the matrix would run."""
-    diff = config_differences(json.loads((Path(d) / 'config.json').read_text()), cfg)
+    diff = experiment_differences(json.loads((Path(d) / 'config.json').read_text()), cfg)
     if diff:
         lines = '; '.join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in diff.items())
         raise ConfigMismatchError(f"{d} ({method} seed {seed}) was exported from a run of another configuration "
@@ -115,6 +120,47 @@ def exported_cells(results, cells) -> dict:
         if result_frame(m, s, {'generations': loop_cfg.generations}, d).complete.all():
             found[(m, s)] = d
     return found
+
+# %% ../nbs/13c_matrix.ipynb #17a284ef
+PROTOCOL_LABEL = 'loop.protocol'   # a protocol's name: what it sets is in the record's model and filter sections
+EXPERIMENT_SECTIONS = ('model', 'filter')   # the sections that must be recorded for the name to be left out
+
+def experiment_differences(record: dict, loop_cfg: LoopConfig) -> dict:
+    """`config_differences` of a recorded cell from `loop_cfg`, leaving out the protocol's name where the record has
+    what the protocol sets."""
+    diff = config_differences(record, loop_cfg)
+    if all(section in record for section in EXPERIMENT_SECTIONS):
+        diff.pop(PROTOCOL_LABEL, None)
+    return diff
+
+# %% ../nbs/13c_matrix.ipynb #f29a14f0
+def reuse_folders(reuse, results) -> list[Path]:
+    """The `reuse` folders as a list, refused before any compute if missing or without `results` to copy into."""
+    folders = [Path(reuse)] if isinstance(reuse, (str, Path)) else [Path(f) for f in reuse]
+    if folders and results is None:
+        raise ValueError("reuse needs results=<folder>: the reused cells are copied there (with reused.json)")
+    missing = [str(f) for f in folders if not f.is_dir()]
+    if missing:
+        raise ValueError(f"reuse folders not found: {missing} (pass results folders such as results/<dataset>/common)")
+    return folders
+
+def reuse_cells(folders, cells, results) -> list[Path]:
+    """Copy to `results` each cell unfinished here and absent there whose complete copy in one of `folders` is the
+    same experiment (`experiment_differences` empty); returns the folders written."""
+    if not folders:
+        return []
+    have = exported_cells(results, cells)
+    want = {(m, s): c for m, s, c in cells if (m, s) not in have and not cell_finished(c)}
+    written = []
+    for folder in folders:
+        for m, s, _, d in result_cells(folder, sorted({m for m, _ in want}), sorted({s for _, s in want})):
+            loop_cfg = want.get((m, s))
+            if loop_cfg is None or experiment_differences(json.loads((d / 'config.json').read_text()), loop_cfg):
+                continue
+            if result_frame(m, s, {'generations': loop_cfg.generations}, d).complete.all():
+                written.append(reuse_cell(d, results, loop_cfg.protocol))
+                del want[(m, s)]
+    return written
 
 # %% ../nbs/13c_matrix.ipynb #b349e85e
 SHARED_GEN0_RTOL = 1e-3   # cells of one seed agree on generation 0's FID to this (the same model, the same samples)

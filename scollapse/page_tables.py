@@ -12,12 +12,13 @@ import pandas as pd
 
 from .compare import paper_table, result_ole, before_after, PROTOCOL_PAPERS
 from .loop import LoopConfig
+from .results import reused_for
 
 # %% auto #0
 __all__ = ['TOY_METHODS', 'SETTINGS', 'MODEL_SETTINGS', 'TABLE_METRICS', 'DECIMALS', 'OLE_CLAIM', 'UNSUFFIXED', 'SPACES',
            'ENTROPY_CLAIMS', 'NOT_RUN_OLE', 'NOT_RUN_ROWS', 'BEFORE_COLUMNS', 'STAGES', 'LATER_STAGES',
            'SECONDS_PER_MINUTE', 'HEALTH_METRICS', 'SHARED_GEN0_DECIMALS', 'md_cell', 'md_table', 'toy_rows',
-           'toy_results', 'cell_folders', 'result_folders', 'recorded', 'matrix_settings', 'metric_table',
+           'toy_results', 'cell_folders', 'result_folders', 'recorded', 'cell_loop', 'matrix_settings', 'metric_table',
            'metric_tables', 'explain_not_run', 'measured_space', 'name_space', 'before_tables', 'seed_values',
            'mean_sd', 'wall_times', 'ratio_text', 'gen0_health', 'notebook_record', 'papermill_command',
            'notebook_rows']
@@ -79,10 +80,16 @@ def recorded(loop: dict, setting: str):
     """A setting of a cell's recorded loop config; a field added after the cell ran is its LoopConfig default."""
     return loop.get(setting, getattr(LoopConfig(), setting))
 
+def cell_loop(cell_dir: Path, record: dict) -> dict:
+    """A cell's recorded loop section, under the protocol it was reused for where it was (`reused.json`)."""
+    protocol = reused_for(cell_dir)
+    return record['loop'] if protocol is None else {**record['loop'], 'protocol': protocol}
+
 def matrix_settings(folder) -> dict:
     """{setting: value(s) as text} of a folder's cells, plus its seeds and cell count."""
-    records = [json.loads((d / 'config.json').read_text()) for d in cell_folders(folder)]
-    loops = [r['loop'] for r in records]
+    folders = cell_folders(folder)
+    records = [json.loads((d / 'config.json').read_text()) for d in folders]
+    loops = [cell_loop(d, r) for d, r in zip(folders, records)]
     found = {k: sorted({json.dumps(recorded(loop, k)) for loop in loops}) for k in SETTINGS}
     for k in MODEL_SETTINGS:   # where the cells recorded their model section
         values = sorted({json.dumps(r['model'][k]) for r in records if k in r.get('model', {})})

@@ -15,10 +15,10 @@ from .loop import atomic_csv, gen_dir, is_done
 from .methods import METHODS, cell_finished, resolved_cell
 
 # %% auto #0
-__all__ = ['RESULT_FILES', 'OLE_T_GRID', 'read_config', 'read_table', 'load_run', 'run_label', 'gen_folders',
-           'recorded_generations', 'grid_generations', 'export_cell', 'export_results', 'result_cells', 'method_order',
-           'floor_columns', 'result_frame', 'ordered_table', 'collect_results', 'cell_run_config', 'refloor_results',
-           'ole_cached', 'result_ole']
+__all__ = ['RESULT_FILES', 'REUSED_FILE', 'OLE_T_GRID', 'read_config', 'read_table', 'load_run', 'run_label', 'gen_folders',
+           'recorded_generations', 'grid_generations', 'export_cell', 'export_results', 'reuse_cell', 'reused_for',
+           'result_cells', 'method_order', 'floor_columns', 'result_frame', 'ordered_table', 'collect_results',
+           'cell_run_config', 'refloor_results', 'ole_cached', 'result_ole']
 
 # %% ../nbs/13b_results.ipynb #2de536fa
 def read_config(run_dir) -> dict:
@@ -81,6 +81,22 @@ def export_results(methods, seeds, dest, dataset: str = 'digits', preset: str = 
             if cell_finished(loop_cfg):
                 written.append(export_cell(m, Path(loop_cfg.out_dir), dest, loop_cfg.generations))
     return written
+
+# %% ../nbs/13b_results.ipynb #e086d610
+REUSED_FILE = 'reused.json'   # in a cell copied from another protocol's results: where from, for which protocol
+
+def reuse_cell(cell_dir: Path, dest, protocol: str) -> Path:
+    """Copy an exported cell to dest/<its folder> for `protocol`, with REUSED_FILE saying where it came from."""
+    to = Path(dest) / Path(cell_dir).name
+    shutil.copytree(cell_dir, to)
+    provenance = {'from': Path(cell_dir).as_posix(), 'protocol': protocol}
+    atomic_write_text(to / REUSED_FILE, json.dumps(provenance, indent=1))
+    return to
+
+def reused_for(cell_dir: Path) -> str | None:
+    """The protocol a cell was reused for (REUSED_FILE), or None for a cell run under its own."""
+    path = Path(cell_dir) / REUSED_FILE
+    return json.loads(path.read_text())['protocol'] if path.exists() else None
 
 # %% ../nbs/13b_results.ipynb #ccc873df
 def result_cells(folder, methods=None, seeds=None) -> list[tuple[str, int, dict, Path]]:
