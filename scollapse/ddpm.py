@@ -19,16 +19,18 @@ from .cache import atomic_write
 from .model_config import (  # the configuration chapter, re-exported here for every importer of ddpm
     ModelConfig, SAMPLERS, PRESETS, DIGITS_FINETUNE_LR, CPU_28, PAPER_UNETS, GPU_UNETS, GPU_RECIPE, gpu_preset,
     model_preset, check_model_config)
+from .runtime import (  # how to compute (00d_runtime), re-exported here for every importer of ddpm
+    MIXED_PRECISION, COMPILE_MODES, Runtime, on_cuda, use_tf32, rank_share)
 _all_ = ['ModelConfig', 'SAMPLERS', 'PRESETS', 'DIGITS_FINETUNE_LR', 'CPU_28', 'PAPER_UNETS', 'GPU_UNETS', 'GPU_RECIPE',
-         'gpu_preset', 'model_preset', 'check_model_config']  # so that `from scollapse.ddpm import *` keeps them
+         'gpu_preset', 'model_preset', 'check_model_config', 'MIXED_PRECISION', 'COMPILE_MODES', 'Runtime', 'on_cuda',
+         'use_tf32', 'rank_share']  # so that `from scollapse.ddpm import *` keeps them
 
 # %% auto #0
-__all__ = ['MIXED_PRECISION', 'COMPILE_MODES', 'to_model', 'to_uint8', 'torch_threads', 'make_unet', 'n_classes_of',
-           'null_class_of', 'class_input', 'make_scheduler', 'n_params', 'Runtime', 'on_cuda', 'use_tf32', 'rank_share',
-           'train_ddpm', 'fit_kwargs', 'balanced_labels', 'make_sampler', 'guided_eps', 'sample_ddpm',
+__all__ = ['to_model', 'to_uint8', 'torch_threads', 'make_unet', 'n_classes_of', 'null_class_of', 'class_input', 'make_scheduler',
+           'n_params', 'train_ddpm', 'fit_kwargs', 'balanced_labels', 'make_sampler', 'guided_eps', 'sample_ddpm',
            'CheckpointError', 'atomic_save', 'save_checkpoint', 'load_checkpoint', 'ModelConfig', 'SAMPLERS', 'PRESETS',
            'DIGITS_FINETUNE_LR', 'CPU_28', 'PAPER_UNETS', 'GPU_UNETS', 'GPU_RECIPE', 'gpu_preset', 'model_preset',
-           'check_model_config']
+           'check_model_config', 'MIXED_PRECISION', 'COMPILE_MODES', 'Runtime', 'on_cuda', 'use_tf32', 'rank_share']
 
 # %% ../nbs/01_ddpm.ipynb #f9f15632
 def to_model(x) -> torch.Tensor:
@@ -86,72 +88,6 @@ def make_scheduler(cfg: ModelConfig) -> DDPMScheduler:
 def n_params(model: torch.nn.Module) -> int:
     """Number of parameters of a model."""
     return sum(p.numel() for p in model.parameters())
-
-# %% ../nbs/01_ddpm.ipynb #e5b3d884
-MIXED_PRECISION = ('no', 'bf16')
-COMPILE_MODES = ('default', 'reduce-overhead')
-
-@dataclass(frozen=True)
-class Runtime:
-    """How (not what) to compute: processes, precision, compilation. `Runtime()` is one plain process."""
-    accelerator: object = None     # accelerate.Accelerator of a multi-process launch (None: a single process)
-    mixed_precision: str = 'no'    # 'no' or 'bf16' (autocast of the UNet forward; weights stay float32)
-    compile: bool = False          # torch.compile the UNet for training and sampling
-    compile_mode: str = 'default'  # torch.compile mode; 'reduce-overhead' captures CUDA graphs (launch-bound nets)
-
-    def __post_init__(self):
-        if self.mixed_precision not in MIXED_PRECISION:
-            raise ValueError(f"mixed_precision={self.mixed_precision!r}: choose one of {list(MIXED_PRECISION)}")
-        if self.compile_mode not in COMPILE_MODES:
-            raise ValueError(f"compile_mode={self.compile_mode!r}: choose one of {list(COMPILE_MODES)}")
-
-    @property
-    def rank(self) -> int:
-        return 0 if self.accelerator is None else self.accelerator.process_index
-    @property
-    def world(self) -> int:
-        return 1 if self.accelerator is None else self.accelerator.num_processes
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    def barrier(self) -> None:
-        """Wait for every process (no-op in a single process)."""
-        if self.world > 1:
-            self.accelerator.wait_for_everyone()
-
-    def broadcast(self, obj):
-        """The main process's `obj` on every process (pickled; no-op in a single process)."""
-        if self.world == 1: return obj
-        from accelerate.utils import broadcast_object_list
-        return broadcast_object_list([obj], from_process=0)[0]
-
-    def gather(self, items: list) -> list:
-        """The concatenation of every process's list, in rank order (no-op in a single process)."""
-        if self.world == 1: return items
-        from accelerate.utils import gather_object
-        return gather_object(items)
-
-    def autocast(self, device: str):
-        """The autocast context of the UNet forward."""
-        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=self.mixed_precision == 'bf16')
-
-    def compiled(self, net):
-        """`net` compiled in this runtime's mode, or `net` itself when compile is off (None stays None)."""
-        return torch.compile(net, mode=self.compile_mode) if self.compile and net is not None else net
-
-def on_cuda(device: str) -> bool:
-    """Whether `device` is a CUDA device: the fast path (TF32, draws on the device, fused AdamW) applies there only."""
-    return torch.device(device).type == 'cuda'
-
-def use_tf32() -> None:
-    """Let float32 matmuls and convolutions run on TF32 tensor cores (CUDA only; CPU numbers never change)."""
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.backends.cudnn.allow_tf32 = True
-
-def rank_share(n: int, rank: int, world: int) -> slice:
-    """The contiguous part of n items that process `rank` of `world` takes."""
-    return slice(n * rank // world, n * (rank + 1) // world)
 
 # %% ../nbs/01_ddpm.ipynb #eca2c9b8
 def train_ddpm(unet: UNet2DModel, scheduler: DDPMScheduler, images: np.ndarray, labels: np.ndarray, *,
