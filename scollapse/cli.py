@@ -10,9 +10,7 @@ import json
 from dataclasses import fields, asdict
 
 from .checks import check_keys
-from .config import LoopConfig
-from .resolve import RunConfig, resolve_config
-from .rundir import config_record
+from .config import LoopConfig   # light: --help and a bad key answer before torch is imported
 
 # %% auto #0
 __all__ = ['TABLE_COLUMNS', 'parse_overrides', 'fields_help', 'loop_config', 'cli_parser', 'main']
@@ -39,6 +37,7 @@ def fields_help() -> str:
 
 def loop_config(params: dict) -> RunConfig:
     """The resolved run of a notebook's parameters (`globals()`: every LoopConfig field is a parameter)."""
+    from scollapse.resolve import resolve_config
     return resolve_config(LoopConfig(**{f.name: params[f.name] for f in fields(LoopConfig)}))
 
 # %% ../nbs/09b_cli.ipynb #7cb8e9e1
@@ -60,11 +59,14 @@ def cli_parser():
 
 def main(argv: list[str] | None = None) -> int:
     """`scollapse-run key=value ...`: exit 0 after printing the metrics table and the run directory; 2 on bad input."""
-    from scollapse.loop import run_loop
     args = cli_parser().parse_args(argv)
     main_process = int(os.environ.get('RANK', '0')) == 0
     try:
-        run_cfg = resolve_config(LoopConfig(**parse_overrides(args.pairs)))
+        overrides = parse_overrides(args.pairs)   # an unknown key is refused before torch is imported
+        from scollapse.loop import run_loop         # torch, diffusers and every filter
+        from scollapse.resolve import resolve_config
+        from scollapse.rundir import config_record
+        run_cfg = resolve_config(LoopConfig(**overrides))
         if args.check:
             print(json.dumps(config_record(run_cfg), indent=1))
             return 0

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, asdict, replace
 import numpy as np
 
 from .data import get_spec
-from .ddpm import ModelConfig, model_preset
+from .model_config import ModelConfig, model_preset   # not ddpm: LoopConfig loads without torch
 from .checks import check_keys
 
 # %% auto #0

@@ -8,9 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 
-from scollapse.cache import lock_for
+from scollapse.cache import lock_for   # light (no torch): processes the tests spawn import this file cheaply
 
 THREADS = 1                      # torch CPU threads per test process: no oversubscription under `pytest -n 2`
 TINY_MODEL = {'epochs_gen0': 1, 'epochs_per_generation': 1, 'sampling_steps': 2}
@@ -26,6 +25,7 @@ def tiny(tmp_path, cache_dir, name='run', **kw):
 
 
 def pytest_configure(config):
+    import torch
     config.addinivalue_line('markers', 'slow: paper-scale or long runs (opt-in: pytest -m slow)')
     torch.set_num_threads(THREADS)
 

@@ -280,8 +280,8 @@ def test_protocol_names_the_run_folder_and_common_keeps_old_names():
     assert run_name(resolve_config(LoopConfig(protocol='entropy', paradigm='replace'))) == 'digits-entropy-replace-none-cpu-s0'
 
 
-def test_lsf_protocol_probe_reads_the_null_class(tmp_path):
-    cfg = tiny(tmp_path, tmp_path / 'cache', protocol='lsf', filter='lsf', generations=1)
+def test_lsf_protocol_probe_reads_the_null_class(tmp_path, seeded):
+    cfg = tiny(tmp_path, seeded(tmp_path / 'cache'), protocol='lsf', filter='lsf', generations=1)
     run_loop(cfg)
     unet, _, _ = load_checkpoint(gen_dir(tmp_path / 'run', 0) / 'model.pt')
     assert unet.config.num_class_embeds == 11 and unet.config.null_class == 10
@@ -289,14 +289,15 @@ def test_lsf_protocol_probe_reads_the_null_class(tmp_path):
     assert meta['options']['condition'] == 'null' and meta['ole_curve'] and min(map(int, meta['ole_curve'])) == 1
 
 
-def test_entropy_protocol_is_unconditional_and_retrains_from_scratch(tmp_path, monkeypatch):
+def test_entropy_protocol_is_unconditional_and_retrains_from_scratch(tmp_path, monkeypatch, seeded):
     import scollapse.loop as loop
     import scollapse.artefacts as artefacts
     made = []
     real_make = loop.make_unet
     for module in (artefacts, loop):   # generation 0's UNet is made in artefacts, later generations' in loop
         monkeypatch.setattr(module, 'make_unet', lambda *a, **kw: made.append(kw.get('seed')) or real_make(*a, **kw))
-    cfg = tiny(tmp_path, tmp_path / 'cache', protocol='entropy', paradigm='replace', filter='greedy', generations=2)
+    cache = seeded(tmp_path / 'cache')   # the shared judge and encoder; generation 0 is this protocol's own
+    cfg = tiny(tmp_path, cache, protocol='entropy', paradigm='replace', filter='greedy', generations=2)
     df = run_loop(cfg)
     assert len(made) == 3                          # generation 0, then a new UNet for each of generations 1 and 2
     assert df.class_accuracy.isna().all() and df.fid.notna().all()
