@@ -58,7 +58,10 @@ compare: install
 lab: install
 	$(BIN)/jupyter lab --notebook-dir=nbs
 
-test: install export-check nbdev-test pytest
+# the notebooks' tests and pytest side by side (a core is never idle while the other suite's last item runs); each
+# one's output is printed whole when it ends, and `make test` fails if either fails
+test: install export-check
+	$(MAKE) --no-print-directory -j2 --output-sync=target nbdev-test pytest
 
 # CI fails if nbdev_export would change scollapse/ (notebooks and package out of sync)
 export-check: install
@@ -67,9 +70,10 @@ export-check: install
 	@if ! diff -r -q -x __pycache__ /tmp/scollapse-export-check scollapse; then \
 	  echo "scollapse/ was out of sync with nbs/: run nbdev_export and commit both"; exit 1; fi
 
-# torch's default thread count here: 11_bench checks that a '1 thread' variant restores it
+# one torch thread per notebook worker, as pytest's (11_bench raises the count itself to check that a '1 thread'
+# variant restores it)
 nbdev-test: install
-	$(BIN)/nbdev_test --n_workers 2
+	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2
 
 # pytest-xdist workers, a test file per worker at a time (--dist loadfile: a module fixture is built once; loadgroup's
 # xdist_group marks are ignored under pytest 9); both workers share one trained cache (judge, encoder, tiny
