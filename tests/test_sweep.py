@@ -36,6 +36,21 @@ def test_local_sweep_runs_resumes_and_is_collected(tmp_path, seeded):
     assert collect(METH, SEEDS, preset='smoke', root=root, overrides=TINY).complete.all()
 
 
+def test_sweep_crosses_every_method_with_every_seed(tmp_path):
+    # every cell of a 2 x 2 matrix recorded as finished: nothing is submitted, and the table lists each (method, seed)
+    kw = dict(preset='smoke', root=tmp_path / 'cmp', overrides=TINY, folder=tmp_path / 's')
+    seeds = [0, 1]
+    for m in METH:
+        for s in seeds:
+            out = Path(cell_config(m, s, preset='smoke', root=tmp_path / 'cmp', overrides=TINY).out_dir)
+            for g in range(TINY['generations'] + 1):
+                gen_dir(out, g).mkdir(parents=True)
+                (gen_dir(out, g) / 'row.json').write_text('{}')
+    jobs, table = submit_matrix(METH, seeds, **kw)
+    assert jobs == [] and (table.status == 'done before').all()
+    assert sorted(zip(table.method, table.seed)) == sorted((m, s) for m in METH for s in seeds)
+
+
 def test_bad_sweep_input_fails_before_submitting(tmp_path):
     with pytest.raises(ValueError, match='unknown'):
         submit_matrix(['SYN', 'nope'], [0], preset='smoke', root=tmp_path / 'cmp', folder=tmp_path / 's')
