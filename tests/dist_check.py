@@ -1,5 +1,7 @@
-"""Run under `accelerate launch --multi_gpu --num_processes 2 tests/dist_check.py OUT.json` (CPU, gloo): trains and
-samples a smoke UNet with the processes together and, on the main process, alone; writes how far apart they are."""
+"""Run under `accelerate launch --multi_gpu --num_processes 2 tests/dist_check.py OUT.json [key=value ...]` (CPU,
+gloo): trains and samples a smoke UNet with the processes together and, on the main process, alone; writes how far
+apart they are. With key=value pairs the same processes then run `scollapse-run key=value ...` (one launch for both
+tests of tests/test_distributed.py: each launch costs three processes importing torch)."""
 import copy, json, math, sys
 from dataclasses import replace
 from unittest import mock
@@ -60,3 +62,6 @@ if rt.is_main:
                'n_steps': len(loss_together), 'samples_equal': bool(np.array_equal(s_together, s_alone)),
                'n_samples': len(s_together)}, open(sys.argv[1], 'w'))
 acc.wait_for_everyone()
+if len(sys.argv) > 2:   # the loop's pairs: OUT.json is complete before the loop starts
+    from scollapse.cli import main
+    sys.exit(main(sys.argv[2:]))

@@ -8,6 +8,8 @@ from scollapse.loop import LoopConfig, run_loop
 
 LAUNCH = [sys.executable, '-m', 'accelerate.commands.launch', '--multi_gpu', '--num_processes', '2',
           '--num_machines', '1', '--mixed_precision', 'no', '--dynamo_backend', 'no']
+LOOP_KW = dict(preset='smoke', paradigm='accumulate_subsample', filter='lsf', progress=False)   # the loop compared
+LOOP_PAIRS = ['preset=smoke', 'paradigm=accumulate_subsample', 'filter=lsf', 'progress=false']    # as scollapse-run's
 
 
 def free_port() -> int:
@@ -17,18 +19,36 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(args, cwd):
-    """Run `accelerate launch` with two CPU processes; fail with its output if it fails."""
+def launch(args, cwd) -> subprocess.CompletedProcess:
+    """Run `accelerate launch` with two CPU processes; its exit status and output."""
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}   # every process, and the main process alone, on one thread
-    r = subprocess.run(LAUNCH + ['--main_process_port', str(free_port())] + args, cwd=cwd, env=env,
-                       capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return subprocess.run(LAUNCH + ['--main_process_port', str(free_port())] + args, cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
 
 
-def test_two_processes_train_and_sample_like_one(tmp_path):
-    out = tmp_path / 'dc.json'
-    launch([str(Path(__file__).parent / 'dist_check.py'), str(out)], tmp_path)
-    check_dist_result(json.loads(out.read_text()))
+def launch_output(r: subprocess.CompletedProcess) -> str:
+    """The end of a launch's stdout and stderr, for a failing assert."""
+    return r.stdout[-3000:] + r.stderr[-3000:]
+
+
+@pytest.fixture(scope='module')
+def launched(tmp_path_factory, cache_dir):
+    """One launch for both tests (each launch costs three processes importing torch): tests/dist_check.py writes
+    dc.json (training and sampling, two processes against one), then runs the loop (LOOP_PAIRS) into two/ on cache2,
+    its own generation 0 (trained by the two processes) beside copies of the shared judge and encoder."""
+    run_dir = tmp_path_factory.mktemp('dist')
+    cache2 = run_dir / 'cache2'
+    for shared in ('judge', 'encoder'):
+        shutil.copytree(cache_dir / shared, cache2 / shared)
+    r = launch([str(Path(__file__).parent / 'dist_check.py'), str(run_dir / 'dc.json'), *LOOP_PAIRS,
+                f'out_dir={run_dir / "two"}', f'cache_dir={cache2}'], run_dir)
+    return run_dir, r
+
+
+def test_two_processes_train_and_sample_like_one(launched):
+    run_dir, r = launched
+    assert (run_dir / 'dc.json').exists(), launch_output(r)   # written before the loop starts: its failure aside
+    check_dist_result(json.loads((run_dir / 'dc.json').read_text()))
 
 
 def check_dist_result(r):
@@ -49,23 +69,20 @@ def check_dist_result(r):
     assert r['samples_equal']
 
 
-def test_two_process_loop_matches_one(tmp_path, cache_dir):
-    kw = dict(preset='smoke', paradigm='accumulate_subsample', filter='lsf', progress=False)
-    one = run_loop(LoopConfig(out_dir=str(tmp_path / 'one'), cache_dir=str(cache_dir), **kw))
-    cache2 = tmp_path / 'cache2'   # its own gen-0 (trained by the two processes); the same judge and encoder
-    for shared in ('judge', 'encoder'):
-        shutil.copytree(cache_dir / shared, cache2 / shared)
-    launch(['-m', 'scollapse.loop', 'preset=smoke', 'paradigm=accumulate_subsample', 'filter=lsf', 'progress=false',
-            f'out_dir={tmp_path / "two"}', f'cache_dir={cache2}'], tmp_path)
-    two = pd.read_csv(tmp_path / 'two' / 'metrics.csv')
+def test_two_process_loop_matches_one(tmp_path, cache_dir, launched):
+    run_dir, r = launched
+    assert r.returncode == 0, launch_output(r)
+    dirs = {'one': tmp_path / 'one', 'two': run_dir / 'two'}
+    one = run_loop(LoopConfig(out_dir=str(dirs['one']), cache_dir=str(cache_dir), **LOOP_KW))
+    two = pd.read_csv(dirs['two'] / 'metrics.csv')
     assert list(two.generation) == list(one.generation) == [0, 1, 2]
     # The two runs' models are rounding apart (gen 0 trained by 2 processes: weights ~1e-5 apart), so LSF's
     # confidences agree to ~1e-7 (measured), not exactly: the selection's objective (mean selected confidence) agrees
     # to 1e-4; each generation keeps exactly n_train; only items within rounding of the top-n cut could trade places
     # (expected ~1e-5 such items among 60 spread over (0, 1)), so each source's count may move by at most 2.
-    one_m = pd.read_csv(tmp_path / 'one' / 'metrics.csv')
+    one_m = pd.read_csv(dirs['one'] / 'metrics.csv')
     np.testing.assert_allclose(two.lsf_conf_selected, one_m.lsf_conf_selected, rtol=1e-4)
-    c1, c2 = (pd.read_csv(tmp_path / d / 'composition.csv').set_index(['generation', 'source'])['count']
+    c1, c2 = (pd.read_csv(dirs[d] / 'composition.csv').set_index(['generation', 'source'])['count']
               for d in ('one', 'two'))
     c1, c2 = c1.align(c2, fill_value=0)
     assert c1.groupby(level=0).sum().equals(c2.groupby(level=0).sum())
@@ -75,7 +92,7 @@ def test_two_process_loop_matches_one(tmp_path, cache_dir):
     for m, tol in (('fid', 0.01), ('precision', 0.02), ('recall', 0.02), ('class_accuracy', 0.02)):
         rel = (two[m] - one[m]).abs() / (one[m].abs() if m == 'fid' else 1)
         assert (rel <= tol).all(), (m, one[m].tolist(), two[m].tolist())
-    c1, c2 = (json.loads((tmp_path / d / 'config.json').read_text()) for d in ('one', 'two'))
+    c1, c2 = (json.loads((dirs[d] / 'config.json').read_text()) for d in ('one', 'two'))
     for c in (c1, c2): c['loop'].pop('out_dir'); c['loop'].pop('cache_dir')
     assert c1 == c2
-    assert not list((tmp_path / 'two').rglob('*.tmp*'))   # one writer: no half-written files left behind
+    assert not list(dirs['two'].rglob('*.tmp*'))   # one writer: no half-written files left behind
