@@ -14,7 +14,7 @@ import pandas as pd
 from .loop import (LoopConfig, run_loop, fmt_seconds, read_rows, gen0_path, config_differences,
                             ConfigMismatchError)
 from .methods import cell_finished, resolved_cell
-from .results import result_cells, result_frame, ordered_table, collect_results, reuse_cell
+from .results import result_cells, result_frame, ordered_table, collect_results, reuse_cell, read_config
 
 # %% auto #0
 __all__ = ['PROTOCOL_LABEL', 'EXPERIMENT_SECTIONS', 'SHARED_GEN0_RTOL', 'matrix_cells', 'matrix_eta', 'run_cell', 'run_matrix',
@@ -155,7 +155,7 @@ def reuse_cells(folders, cells, results) -> list[Path]:
     for folder in folders:
         for m, s, _, d in result_cells(folder, sorted({m for m, _ in want}), sorted({s for _, s in want})):
             loop_cfg = want.get((m, s))
-            if loop_cfg is None or experiment_differences(json.loads((d / 'config.json').read_text()), loop_cfg):
+            if loop_cfg is None or experiment_differences(read_config(d), loop_cfg):
                 continue
             if result_frame(m, s, {'generations': loop_cfg.generations}, d).complete.all():
                 written.append(reuse_cell(d, results, loop_cfg.protocol))
