@@ -77,9 +77,10 @@ nbdev-test: install
 
 # pytest-xdist workers, a test file per worker at a time (--dist loadfile: a module fixture is built once; loadgroup's
 # xdist_group marks are ignored under pytest 9); both workers share one trained cache (judge, encoder, tiny
-# generation 0: tests/conftest.py), built once under a lock
+# generation 0: tests/conftest.py), built once under a lock. Files go out longest first (tests/conftest.py's
+# LONGEST_FIRST; --no-loadscope-reorder keeps that order instead of xdist's most-tests-first)
 PYTEST_WORKERS ?= 2
-PYTEST := $(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile
+PYTEST := $(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 pytest: install
 	$(PYTEST) tests

@@ -13,7 +13,6 @@ import pandas as pd
 
 from .cache import atomic_write, atomic_write_text
 from .config import LoopConfig, RESUME_FREE
-from .resolve import resolve_config
 
 # %% auto #0
 __all__ = ['RECORD_SECTIONS', 'ROW_FILE', 'ConfigMismatchError', 'config_record', 'config_differences', 'check_or_write_config',
@@ -29,6 +28,7 @@ class ConfigMismatchError(ValueError):
 def config_record(cfg: LoopConfig) -> dict:
     """The JSON-able record of a run's configuration: loop, model, the filter's options with their defaults filled
     in (so a changed default is a different configuration, never a silent resume), and the effects."""
+    from scollapse.resolve import resolve_config   # here: rundir loads without torch (a sweep job reads it)
     run_cfg = resolve_config(cfg)
     return {'loop': asdict(run_cfg), 'model': asdict(run_cfg.model_cfg), 'filter': run_cfg.full_options,
             'effects': run_cfg.effects}

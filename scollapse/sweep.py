@@ -5,16 +5,16 @@
 # %% ../nbs/14_sweep.ipynb #01709183
 from __future__ import annotations
 import json, os, re
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 import pandas as pd
 
-from .compare import cell_config, cell_finished
 from .config import LoopConfig
-from .resolve import resolve_config
+from .rundir import is_done   # light: a job's own process never loads torch
 
 # %% auto #0
-__all__ = ['NOTEBOOK', 'papermill_parameters', 'CellError', 'CellJob', 'make_executor', 'submit_matrix', 'job_cause', 'wait_all']
+__all__ = ['NOTEBOOK', 'papermill_parameters', 'CellError', 'plain_config', 'CellJob', 'make_executor', 'submit_matrix',
+           'job_cause', 'wait_all']
 
 # %% ../nbs/14_sweep.ipynb #d0a27df0
 NOTEBOOK = (Path(__file__).resolve().parents[1] / 'nbs' / 'run_loop.ipynb' if '__file__' in globals()
@@ -27,19 +27,24 @@ def papermill_parameters(cfg: LoopConfig) -> dict:
 class CellError(RuntimeError):
     """A cell's notebook raised: the message is that exception (`Type: message`, one line) and the executed notebook."""
 
+def plain_config(cfg: LoopConfig, **changes) -> LoopConfig:
+    """A resolved run's fields as a plain LoopConfig (unpickled without torch), with `changes`."""
+    return replace(LoopConfig(**{f.name: getattr(cfg, f.name) for f in fields(LoopConfig)}), **changes)
+
 class CellJob:
-    """A picklable job: run (or resume) one cell by executing run_loop.ipynb with papermill."""
+    """A picklable job: run (or resume) one cell by executing run_loop.ipynb with papermill. `cfg` is resolved
+    (by `submit_matrix`); the job's process reads only its fields and loads no torch before the notebook does."""
     def __init__(self, cfg: LoopConfig, notebook: str | Path = NOTEBOOK, threads: int | None = None):
         absolute = {k: str(Path(getattr(cfg, k)).resolve()) for k in ('out_dir', 'cache_dir')}
-        self.cfg, self.notebook, self.threads = replace(cfg, **absolute), str(Path(notebook).resolve()), threads
+        self.cfg, self.notebook, self.threads = plain_config(cfg, **absolute), str(Path(notebook).resolve()), threads
         self.cwd = os.getcwd()
 
     def __call__(self) -> str:
         """Execute the notebook into the cell's run directory; returns the run directory. An exception inside the
         notebook is raised again as a one-line `CellError` naming it and the executed notebook."""
         import papermill as pm
-        cfg = resolve_config(self.cfg)
-        if cell_finished(cfg): return cfg.out_dir
+        cfg = self.cfg
+        if is_done(Path(cfg.out_dir), cfg.generations): return cfg.out_dir
         if self.threads:
             os.environ['OMP_NUM_THREADS'] = str(self.threads)
         Path(cfg.out_dir).mkdir(parents=True, exist_ok=True)
@@ -76,6 +81,8 @@ def submit_matrix(methods, seeds, dataset: str = 'digits', preset: str = 'cpu', 
                   slurm: dict | None = None, timeout_min: int = 240, threads: int | None = None,
                   notebook: str | Path = NOTEBOOK) -> tuple[list, pd.DataFrame]:
     """Submit one job per unfinished (method, seed) cell; returns (jobs, table of method, seed, job id, out_dir)."""
+    from scollapse.methods import cell_config, cell_finished
+    from scollapse.resolve import resolve_config
     cells = [(m, s, resolve_config(cell_config(m, s, dataset, preset, root, overrides)))
              for s in seeds for m in methods]
     if not Path(notebook).exists(): raise FileNotFoundError(f"notebook {notebook} not found (pass notebook=)")

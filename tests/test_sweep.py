@@ -69,3 +69,25 @@ def test_failed_cell_reports_its_notebook_exception_and_logs(tmp_path):
     assert 'DatasetNotFoundError: MNIST not found' in err, err            # the exception raised in the notebook
     assert f'(executed notebook: {executed})' in err and executed.exists()
     assert err.endswith(f'; log: {jobs[0].paths.stderr}') and jobs[0].paths.stderr.exists()
+
+
+def test_a_job_process_loads_no_torch_before_its_notebook(tmp_path):
+    """A submitted job pickles a plain LoopConfig with the resolved cell's fields: unpickling it (what submitit's job
+    process does first) imports no torch, so a job pays for torch once, in its notebook's kernel."""
+    import pickle
+    import subprocess
+    import sys
+    from dataclasses import asdict, fields
+    from scollapse.config import LoopConfig
+    from scollapse.resolve import resolve_config
+    from scollapse.sweep import CellJob
+    cfg = resolve_config(cell_config('ACU-LSF', 1, preset='smoke', root=tmp_path / 'cmp', overrides=TINY))
+    job = CellJob(cfg, threads=1)
+    assert type(job.cfg) is LoopConfig
+    assert {f.name: getattr(cfg, f.name) for f in fields(LoopConfig) if f.name not in ('out_dir', 'cache_dir')} == \
+        {k: v for k, v in asdict(job.cfg).items() if k not in ('out_dir', 'cache_dir')}
+    assert Path(job.cfg.out_dir).is_absolute() and Path(job.cfg.out_dir).name == Path(cfg.out_dir).name
+    (tmp_path / 'job.pkl').write_bytes(pickle.dumps(job))
+    code = "import pickle, sys; pickle.loads(open('job.pkl', 'rb').read()); print(sorted({'torch', 'diffusers'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == '[]', out.stdout
