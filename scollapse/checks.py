@@ -5,11 +5,12 @@
 # %% ../nbs/00b_checks.ipynb #3d9213d0
 from __future__ import annotations
 import ast, difflib
+from dataclasses import dataclass, fields
 from typing import Iterable
 
 # %% auto #0
-__all__ = ['INJECTED_HEADER', 'nearest', 'unknown_name', 'check_keys', 'assigned_names', 'injected_parameters',
-           'check_parameters', 'check_notebook_parameters']
+__all__ = ['INJECTED_HEADER', 'TYPES', 'DICT_HINT', 'nearest', 'unknown_name', 'check_keys', 'assigned_names',
+           'injected_parameters', 'check_parameters', 'check_notebook_parameters', 'check_field_types']
 
 # %% ../nbs/00b_checks.ipynb #36090d0d
 def nearest(name: str, choices: Iterable[str]) -> str | None:
@@ -68,3 +69,19 @@ def check_notebook_parameters(history: list[str] | None = None) -> list[str]:
     if injected and declared:
         check_parameters(declared, injected)
     return injected
+
+# %% ../nbs/00b_checks.ipynb #4b541409
+TYPES = {'int': (int,), 'float': (int, float), 'str': (str,), 'bool': (bool,), 'dict': (dict,), 'tuple': (tuple, list),
+         'None': (type(None),)}
+DICT_HINT = " (a dict: papermill -y 'NAME: {key: value}', scollapse-run NAME='{key: value}')"
+
+def check_field_types(obj, what: str = '') -> None:
+    """Refuse a dataclass field whose value is not of its annotated type (bool is not a number here)."""
+    for f in fields(obj):
+        value, kinds = getattr(obj, f.name), [k.strip() for k in str(f.type).split('|')]
+        number = ('int', 'float')
+        if any(isinstance(value, TYPES[k]) and not (k in number and isinstance(value, bool)) for k in kinds):
+            continue
+        hint = DICT_HINT.replace('NAME', f.name) if 'dict' in kinds else ''
+        raise ValueError(f"{what}{f.name}={value!r} must be {' or '.join(kinds)}, not {type(value).__name__}{hint}")
+

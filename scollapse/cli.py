@@ -9,7 +9,7 @@ import sys
 import json
 from dataclasses import fields, asdict
 
-from .checks import check_keys
+from .checks import check_keys, check_field_types
 from .config import LoopConfig   # light: --help and a bad key answer before torch is imported
 
 # %% auto #0
@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     main_process = int(os.environ.get('RANK', '0')) == 0
     try:
         overrides = parse_overrides(args.pairs)   # an unknown key is refused before torch is imported
+        check_field_types(LoopConfig(**overrides))   # and a value of the wrong type
         from scollapse.loop import run_loop         # torch, diffusers and every filter
         from scollapse.resolve import resolve_config
         from scollapse.rundir import config_record

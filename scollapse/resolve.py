@@ -16,31 +16,17 @@ from .ddpm import ModelConfig, model_preset, check_model_config
 from .speed import fast_path, check_fast_path, train_steps
 from .filters import filter_registry, check_filter_options, resolved_filter_options, get_filter
 from .metrics import FEATURE_EXTRACTORS, INCEPTION_NAME, _inception_missing
-from .checks import unknown_name
+from .checks import unknown_name, check_field_types
 from .config import (LoopConfig, PARADIGMS, SIZE_PRESETS, PROTOCOLS, LABEL_FILTERS, default_filter,
                               default_n_gen0, protocol_filter_defaults, run_name, n_fresh, n_candidates, n_draw)
 
 # %% auto #0
-__all__ = ['TYPES', 'DICT_HINT', 'FAST_PATH_FIELDS', 'MIN_ENCODER_IMAGES', 'check_field_types', 'check_names', 'check_device',
-           'check_feature_extractor', 'check_paradigm_filter', 'check_ranges', 'RunConfig', 'is_resolved', 'run_sizes',
-           'changes', 'config_effects', 'effect_lines', 'resolve_fast_path', 'fill_defaults', 'resolve_config',
-           'uses_encoder', 'check_sizes', 'check_writable']
+__all__ = ['FAST_PATH_FIELDS', 'MIN_ENCODER_IMAGES', 'check_names', 'check_device', 'check_feature_extractor',
+           'check_paradigm_filter', 'check_ranges', 'RunConfig', 'is_resolved', 'run_sizes', 'changes',
+           'config_effects', 'effect_lines', 'resolve_fast_path', 'fill_defaults', 'resolve_config', 'uses_encoder',
+           'check_sizes', 'check_writable']
 
 # %% ../nbs/08b_resolve.ipynb #9e9a7b17
-TYPES = {'int': (int,), 'float': (int, float), 'str': (str,), 'bool': (bool,), 'dict': (dict,), 'tuple': (tuple, list),
-         'None': (type(None),)}
-DICT_HINT = " (a dict: papermill -y 'NAME: {key: value}', scollapse-run NAME='{key: value}')"
-
-def check_field_types(obj, what: str = '') -> None:
-    """Refuse a dataclass field whose value is not of its annotated type (bool is not a number here)."""
-    for f in fields(obj):
-        value, kinds = getattr(obj, f.name), [k.strip() for k in str(f.type).split('|')]
-        number = ('int', 'float')
-        if any(isinstance(value, TYPES[k]) and not (k in number and isinstance(value, bool)) for k in kinds):
-            continue
-        hint = DICT_HINT.replace('NAME', f.name) if 'dict' in kinds else ''
-        raise ValueError(f"{what}{f.name}={value!r} must be {' or '.join(kinds)}, not {type(value).__name__}{hint}")
-
 def check_names(loop_cfg: LoopConfig) -> None:
     """Refuse unknown dataset, preset, paradigm, filter and option names, naming the nearest valid one."""
     get_spec(loop_cfg.dataset)

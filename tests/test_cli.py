@@ -69,3 +69,12 @@ def test_smoke_run_exits_zero_and_prints_table_and_folder(tmp_path, cache_dir):
     assert any(l.split()[:1] == ['generation'] for l in out)             # the metrics table's header
     assert sum(l.startswith('gen ') and ' done: fid ' in l for l in out) == 3   # a progress row per generation
     assert any(l.startswith('gen 1/2 train') for l in out)             # a line per finished stage
+
+
+def test_bad_key_and_bad_type_are_refused_before_torch_loads(tmp_path):
+    """A misspelt key and a value of the wrong type need no torch: the command line answers them at once."""
+    code = ("import sys; from scollapse.cli import main; "
+            "print(main(['fitler=lsf']), main(['generations=zero']), 'torch' in sys.modules)")
+    r = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert r.stdout.split() == ['2', '2', 'False'], (r.stdout, r.stderr)
+    assert "generations='zero' must be int or None, not str" in r.stderr
