@@ -15,15 +15,18 @@ def run_cli(*args, cwd):
 
 
 def test_script_is_installed_and_runs_the_cli(tmp_path):
-    """The installed script itself runs the CLI: `--help` and `--check` exit 0 with their output, a bad key exits 2
-    (a script left behind by an old install, or one bound to another function, fails here)."""
+    """The installed script itself runs the CLI: `--help` and `--check` (the resolved configuration; nothing runs)
+    exit 0 with their output, a bad key exits 2 (a script left behind by an old install, or one bound to another
+    function, fails here)."""
     assert SCRIPT.exists(), 'scollapse-run is not installed: setup.py must pass console_scripts as entry_points'
     r = run_cli('--help', cwd=tmp_path)
     assert r.returncode == 0 and r.stderr == '', r.stderr
     assert all(f'  {f.name}=' in r.stdout for f in fields(LoopConfig))   # the help lists LoopConfig's fields
-    r = run_cli('--check', 'preset=smoke', cwd=tmp_path)
+    r = run_cli('--check', 'preset=smoke', 'filter=lsf', cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)['loop']['preset'] == 'smoke'             # the resolved configuration, as JSON
+    rec = json.loads(r.stdout)                                           # the resolved configuration, as JSON
+    assert rec['loop']['preset'] == 'smoke' and rec['loop']['filter'] == 'lsf' and rec['loop']['n_train'] == 60
+    assert rec['loop']['out_dir'] == 'runs/digits-accumulate_subsample-lsf-smoke-s0'
     r = run_cli('--check', 'no_such_key=1', cwd=tmp_path)
     assert r.returncode == 2 and "unknown parameter 'no_such_key'" in r.stderr
     assert not (tmp_path / 'runs').exists()                              # --check runs nothing
@@ -47,15 +50,6 @@ def test_bad_input_is_one_line_and_nonzero(tmp_path):
     assert r.returncode == 2 and "generations='zero' must be int" in r.stderr
     r = run_cli('lsf', cwd=tmp_path)
     assert r.returncode == 2 and 'key=value' in r.stderr
-    assert not (tmp_path / 'runs').exists()
-
-
-def test_check_prints_the_resolved_config_and_runs_nothing(tmp_path):
-    r = run_cli('--check', 'preset=smoke', 'filter=lsf', cwd=tmp_path)
-    assert r.returncode == 0
-    rec = json.loads(r.stdout)
-    assert rec['loop']['filter'] == 'lsf' and rec['loop']['n_train'] == 60
-    assert rec['loop']['out_dir'] == 'runs/digits-accumulate_subsample-lsf-smoke-s0'
     assert not (tmp_path / 'runs').exists()
 
 
