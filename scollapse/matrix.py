@@ -12,14 +12,15 @@ import numpy as np
 import pandas as pd
 
 from .loop import (LoopConfig, run_loop, fmt_seconds, read_rows, gen0_path, config_differences,
-                            ConfigMismatchError)
+                            ConfigMismatchError, resolve_config)
 from .methods import cell_finished, resolved_cell
 from .results import result_cells, result_frame, ordered_table, collect_results, reuse_cell, read_config
 
 # %% auto #0
-__all__ = ['PROTOCOL_LABEL', 'EXPERIMENT_SECTIONS', 'SHARED_GEN0_RTOL', 'matrix_cells', 'matrix_eta', 'run_cell', 'run_matrix',
-           'cell_rows', 'collect', 'check_exported', 'exported_cells', 'experiment_differences', 'reuse_folders',
-           'reuse_cells', 'check_shared_gen0', 'collect_matrix']
+__all__ = ['PROTOCOL_LABEL', 'EXPERIMENT_SECTIONS', 'JUDGE_ACCURACY_ATOL', 'SHARED_GEN0_RTOL', 'matrix_cells', 'matrix_eta',
+           'run_cell', 'run_matrix', 'cell_rows', 'collect', 'check_exported', 'exported_cells',
+           'experiment_differences', 'reuse_folders', 'reusable_cells', 'reuse_cells', 'judge_accuracy_here',
+           'check_reused_judge', 'check_shared_gen0', 'collect_matrix']
 
 # %% ../nbs/13c_matrix.ipynb #e60bfa07
 def matrix_cells(methods, seeds, dataset: str = 'digits', preset: str = 'cpu', root='runs/compare',
@@ -59,7 +60,11 @@ def run_matrix(methods, seeds, dataset: str = 'digits', preset: str = 'cpu', roo
     """Run or resume every cell, skipping those finished or exported complete to `results` (or, the same experiment,
     to a `reuse` folder: copied to `results`); returns a status table."""
     cells = matrix_cells(methods, seeds, dataset, preset, root, overrides)
-    reused = reuse_cells(reuse_folders(reuse, results), cells, results)
+    folders = reuse_folders(reuse, results)
+    found = reusable_cells(folders, cells, results)
+    done = set(found) | set(exported_cells(results, cells))
+    check_reused_judge(found, [c for m, s, c in cells if (m, s) not in done and not cell_finished(c)])
+    reused = reuse_cells(folders, cells, results)
     if progress and reused:
         print(f"{len(reused)} cells reused (the same experiment under another protocol's name), copied to {results}")
     elsewhere = exported_cells(results, cells)
@@ -144,23 +149,55 @@ def reuse_folders(reuse, results) -> list[Path]:
         raise ValueError(f"reuse folders not found: {missing} (pass results folders such as results/<dataset>/common)")
     return folders
 
-def reuse_cells(folders, cells, results) -> list[Path]:
-    """Copy to `results` each cell unfinished here and absent there whose complete copy in one of `folders` is the
-    same experiment (`experiment_differences` empty); returns the folders written."""
+def reusable_cells(folders, cells, results) -> dict:
+    """{(method, seed): exported folder} for each cell unfinished here and absent from `results` whose complete copy
+    in one of `folders` is the same experiment (`experiment_differences` empty)."""
     if not folders:
-        return []
+        return {}
     have = exported_cells(results, cells)
     want = {(m, s): c for m, s, c in cells if (m, s) not in have and not cell_finished(c)}
-    written = []
+    found = {}
     for folder in folders:
         for m, s, _, d in result_cells(folder, sorted({m for m, _ in want}), sorted({s for _, s in want})):
             loop_cfg = want.get((m, s))
-            if loop_cfg is None or experiment_differences(read_config(d), loop_cfg):
+            if loop_cfg is None or (m, s) in found or experiment_differences(read_config(d), loop_cfg):
                 continue
             if result_frame(m, s, {'generations': loop_cfg.generations}, d).complete.all():
-                written.append(reuse_cell(d, results, loop_cfg.protocol))
-                del want[(m, s)]
-    return written
+                found[(m, s)] = d
+    return found
+
+def reuse_cells(folders, cells, results) -> list[Path]:
+    """Copy each of `reusable_cells` to `results` (with reused.json); returns the folders written."""
+    protocols = {(m, s): c.protocol for m, s, c in cells}
+    return [reuse_cell(d, results, protocols[key]) for key, d in reusable_cells(folders, cells, results).items()]
+
+
+# %% ../nbs/13c_matrix.ipynb #71a34ba9
+JUDGE_ACCURACY_ATOL = 5e-4   # two judges whose reference-pool accuracies differ by more are different judges
+
+def judge_accuracy_here(loop_cfg: LoopConfig) -> float:
+    """The reference-pool accuracy of the judge this machine grades `loop_cfg`'s dataset with (trained if missing:
+    the cells to run need it anyway)."""
+    from scollapse.data import load_dataset
+    from scollapse.trainset import run_splits
+    from scollapse.artefacts import ensure_judge
+    run_cfg = resolve_config(loop_cfg)
+    x, y, spec = load_dataset(run_cfg.dataset, run_cfg.data_root)
+    return json.loads(ensure_judge(run_cfg, x, y, run_splits(run_cfg, x, y, spec)).read_text())['ref_pool_accuracy']
+
+def check_reused_judge(found: dict, to_run: list) -> None:
+    """Refuse, before any cell runs, reusing cells graded by another judge than the cells still to run here: their
+    generation 0 is another machine's too, and `check_shared_gen0` would refuse the table after hours of compute."""
+    if not found or not to_run:
+        return
+    here = judge_accuracy_here(to_run[0])
+    for (m, s), d in found.items():
+        there = float(pd.read_csv(Path(d) / 'metrics.csv').judge_accuracy.iloc[0])
+        if abs(there - here) > JUDGE_ACCURACY_ATOL:
+            raise ValueError(f"{d} ({m}, seed {s}) was graded by another judge (reference-pool accuracy {there:.4f}; "
+                             f"this machine's: {here:.4f}), so its generation 0 is not this machine's either: run "
+                             "the protocol's whole list here, or carry the cache that made those cells (cache_dir)")
+
 
 # %% ../nbs/13c_matrix.ipynb #b349e85e
 SHARED_GEN0_RTOL = 1e-3   # cells of one seed agree on generation 0's FID to this (the same model, the same samples)
