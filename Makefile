@@ -13,16 +13,14 @@ MAIN   ?= -p filter lsf
 
 .PHONY: install run data compare lab outputs test export-check nbdev-test pytest slow bench clean-nbs results-pages
 
-# uv (from PyPI, into the venv) installs the package and its dependencies from its cache in seconds where pip takes
-# ~1.5 min to unpack ~5 GB of torch; --compile-bytecode writes the .pyc files up front (with PYTHONDONTWRITEBYTECODE
-# set, every process would otherwise compile torch again). Without uv, pip does the same, slower. Both hold torch to
-# tools/constraints.txt.
-$(VENV)/.installed: settings.ini setup.py tools/constraints.txt
+# uv (from PyPI, into the venv) installs the package and its dependencies (pinned in settings.ini) from its cache in
+# seconds where pip takes ~1.5 min to unpack ~5 GB of torch; --compile-bytecode writes the .pyc files up front (with
+# PYTHONDONTWRITEBYTECODE set, every process would otherwise compile torch again). Without uv, pip does the same.
+$(VENV)/.installed: settings.ini setup.py
 	test -x $(PY) || python3 -m venv $(VENV)
-	if $(PY) -m pip install -q uv; then \
-	  $(BIN)/uv pip install -q --compile-bytecode --python $(PY) -c tools/constraints.txt -e ".[dev]"; \
+	if $(PY) -m pip install -q uv; then $(BIN)/uv pip install -q --compile-bytecode --python $(PY) -e ".[dev]"; \
 	else echo "uv not available: installing with pip"; $(PY) -m pip install -q --upgrade pip && \
-	  $(PY) -m pip install -q -c tools/constraints.txt -e ".[dev]"; fi
+	  $(PY) -m pip install -q -e ".[dev]"; fi
 	touch $@
 
 install: $(VENV)/.installed
