@@ -5,7 +5,7 @@
 # %% ../nbs/00b_checks.ipynb #3d9213d0
 from __future__ import annotations
 import ast, difflib
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Iterable
 
 # %% auto #0

@@ -63,11 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     main_process = int(os.environ.get('RANK', '0')) == 0
     try:
         overrides = parse_overrides(args.pairs)   # an unknown key is refused before torch is imported
-        check_field_types(LoopConfig(**overrides))   # and a value of the wrong type
+        loop_cfg = LoopConfig(**overrides)
+        check_field_types(loop_cfg)                 # and a value of the wrong type
         from scollapse.loop import run_loop         # torch, diffusers and every filter
         from scollapse.resolve import resolve_config
         from scollapse.rundir import config_record
-        run_cfg = resolve_config(LoopConfig(**overrides))
+        run_cfg = resolve_config(loop_cfg)
         if args.check:
             print(json.dumps(config_record(run_cfg), indent=1))
             return 0

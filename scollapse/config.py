@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import json
 import hashlib
-from dataclasses import dataclass, field, asdict, replace
+from dataclasses import dataclass, field, fields, asdict, replace
 
 import numpy as np
 
@@ -18,8 +18,8 @@ from .checks import check_keys
 # %% auto #0
 __all__ = ['PARADIGMS', 'SIZE_PRESETS', 'GEN0_IMAGES', 'LSF_PAPER_T_GRID', 'ENTROPY_MODEL', 'PROTOCOLS',
            'ENTROPY_ACCUMULATE_DECAY', 'LABEL_FILTERS', 'RESUME_FREE', 'NAMED_FIELDS', 'STAGES', 'SEED_MASK',
-           'short_hash', 'LoopConfig', 'protocol_filter_defaults', 'default_filter', 'default_n_gen0', 'method_label',
-           'run_name', 'stage_seed', 'n_fresh', 'n_candidates', 'n_draw']
+           'short_hash', 'LoopConfig', 'plain_config', 'protocol_filter_defaults', 'default_filter', 'default_n_gen0',
+           'method_label', 'run_name', 'stage_seed', 'n_fresh', 'n_candidates', 'n_draw']
 
 # %% ../nbs/08a_config.ipynb #921725a2
 PARADIGMS = ('replace', 'replace_fresh', 'accumulate', 'accumulate_subsample')
@@ -98,6 +98,13 @@ class LoopConfig:
     def filter_settings(self) -> dict:
         """The filter's options: the protocol's defaults for this filter under this paradigm, then filter_options."""
         return {**protocol_filter_defaults(self), **self.filter_options}
+
+# %% ../nbs/08a_config.ipynb #ffeafafd
+def plain_config(cfg: LoopConfig, **changes) -> LoopConfig:
+    """`cfg`'s fields as a plain LoopConfig (a resolved RunConfig's too, which then unpickles without torch), with
+    `changes`."""
+    return replace(LoopConfig(**{f.name: getattr(cfg, f.name) for f in fields(LoopConfig)}), **changes)
+
 
 # %% ../nbs/08a_config.ipynb #83d6c5e2
 def protocol_filter_defaults(loop_cfg: LoopConfig) -> dict:

@@ -19,8 +19,8 @@ from .results import result_cells, result_frame, ordered_table, collect_results,
 # %% auto #0
 __all__ = ['PROTOCOL_LABEL', 'EXPERIMENT_SECTIONS', 'JUDGE_ACCURACY_ATOL', 'SHARED_GEN0_RTOL', 'matrix_cells', 'matrix_eta',
            'run_cell', 'run_matrix', 'cell_rows', 'collect', 'check_exported', 'exported_cells',
-           'experiment_differences', 'reuse_folders', 'reusable_cells', 'reuse_cells', 'judge_accuracy_here',
-           'check_reused_judge', 'check_shared_gen0', 'collect_matrix']
+           'experiment_differences', 'reuse_folders', 'reusable_cells', 'copy_reused', 'reuse_cells',
+           'judge_accuracy_here', 'check_reused_judge', 'check_shared_gen0', 'collect_matrix']
 
 # %% ../nbs/13c_matrix.ipynb #e60bfa07
 def matrix_cells(methods, seeds, dataset: str = 'digits', preset: str = 'cpu', root='runs/compare',
@@ -64,7 +64,7 @@ def run_matrix(methods, seeds, dataset: str = 'digits', preset: str = 'cpu', roo
     found = reusable_cells(folders, cells, results)
     done = set(found) | set(exported_cells(results, cells))
     check_reused_judge(found, [c for m, s, c in cells if (m, s) not in done and not cell_finished(c)])
-    reused = reuse_cells(folders, cells, results)
+    reused = copy_reused(found, cells, results)
     if progress and reused:
         print(f"{len(reused)} cells reused (the same experiment under another protocol's name), copied to {results}")
     elsewhere = exported_cells(results, cells)
@@ -166,10 +166,14 @@ def reusable_cells(folders, cells, results) -> dict:
                 found[(m, s)] = d
     return found
 
+def copy_reused(found: dict, cells, results) -> list[Path]:
+    """Copy each cell of `found` (`reusable_cells`) to `results` with reused.json; returns the folders written."""
+    protocols = {(m, s): c.protocol for m, s, c in cells}
+    return [reuse_cell(d, results, protocols[key]) for key, d in found.items()]
+
 def reuse_cells(folders, cells, results) -> list[Path]:
     """Copy each of `reusable_cells` to `results` (with reused.json); returns the folders written."""
-    protocols = {(m, s): c.protocol for m, s, c in cells}
-    return [reuse_cell(d, results, protocols[key]) for key, d in reusable_cells(folders, cells, results).items()]
+    return copy_reused(reusable_cells(folders, cells, results), cells, results)
 
 
 # %% ../nbs/13c_matrix.ipynb #71a34ba9

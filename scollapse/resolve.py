@@ -5,7 +5,7 @@
 # %% ../nbs/08b_resolve.ipynb #d55e122f
 from __future__ import annotations
 import os
-from dataclasses import fields, asdict, replace, FrozenInstanceError
+from dataclasses import asdict, replace, FrozenInstanceError
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,8 @@ from .filters import filter_registry, check_filter_options, resolved_filter_opti
 from .metrics import FEATURE_EXTRACTORS, INCEPTION_NAME, _inception_missing
 from .checks import unknown_name, check_field_types
 from .config import (LoopConfig, PARADIGMS, SIZE_PRESETS, PROTOCOLS, LABEL_FILTERS, default_filter,
-                              default_n_gen0, protocol_filter_defaults, run_name, n_fresh, n_candidates, n_draw)
+                              default_n_gen0, protocol_filter_defaults, run_name, n_fresh, n_candidates, n_draw,
+                              plain_config)
 
 # %% auto #0
 __all__ = ['FAST_PATH_FIELDS', 'MIN_ENCODER_IMAGES', 'check_names', 'check_device', 'check_feature_extractor',
@@ -173,7 +174,7 @@ def resolve_fast_path(loop_cfg: LoopConfig, model_cfg: ModelConfig) -> LoopConfi
 
 def fill_defaults(loop_cfg: LoopConfig) -> LoopConfig:
     """The plain LoopConfig with the preset's sizes, generation 0's images and the paradigm's filter filled in."""
-    filled = LoopConfig(**{f.name: getattr(loop_cfg, f.name) for f in fields(LoopConfig)})
+    filled = plain_config(loop_cfg)
     filled = replace(filled, **{k: v for k, v in SIZE_PRESETS[filled.preset].items() if getattr(filled, k) is None})
     if filled.n_gen0 is None:
         filled = replace(filled, n_gen0=default_n_gen0(filled))

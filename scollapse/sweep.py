@@ -5,16 +5,15 @@
 # %% ../nbs/14_sweep.ipynb #01709183
 from __future__ import annotations
 import json, os, re
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict
 from pathlib import Path
 import pandas as pd
 
-from .config import LoopConfig
+from .config import LoopConfig, plain_config
 from .rundir import is_done   # light: a job's own process never loads torch
 
 # %% auto #0
-__all__ = ['NOTEBOOK', 'papermill_parameters', 'CellError', 'plain_config', 'CellJob', 'make_executor', 'submit_matrix',
-           'job_cause', 'wait_all']
+__all__ = ['NOTEBOOK', 'papermill_parameters', 'CellError', 'CellJob', 'make_executor', 'submit_matrix', 'job_cause', 'wait_all']
 
 # %% ../nbs/14_sweep.ipynb #d0a27df0
 NOTEBOOK = (Path(__file__).resolve().parents[1] / 'nbs' / 'run_loop.ipynb' if '__file__' in globals()
@@ -26,10 +25,6 @@ def papermill_parameters(cfg: LoopConfig) -> dict:
 
 class CellError(RuntimeError):
     """A cell's notebook raised: the message is that exception (`Type: message`, one line) and the executed notebook."""
-
-def plain_config(cfg: LoopConfig, **changes) -> LoopConfig:
-    """A resolved run's fields as a plain LoopConfig (unpickled without torch), with `changes`."""
-    return replace(LoopConfig(**{f.name: getattr(cfg, f.name) for f in fields(LoopConfig)}), **changes)
 
 class CellJob:
     """A picklable job: run (or resume) one cell by executing run_loop.ipynb with papermill. `cfg` is resolved
