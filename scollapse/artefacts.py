@@ -14,6 +14,7 @@ import numpy as np
 
 from .data import get_spec, fixed_pools
 from .ddpm import ModelConfig, make_unet, make_scheduler, train_ddpm, save_checkpoint, Runtime, fit_kwargs
+from .snapshot import SNAPSHOT_EVERY_S
 from .classifier import get_classifier, class_accuracy
 from .encoder import get_encoder
 from .metrics import real_floor
@@ -25,8 +26,9 @@ from .progress import live_bars, say
 # %% auto #0
 __all__ = ['SPLITS_VERSION', 'LATER_MODEL_FIELDS', 'SAMPLING_FIELDS', 'LATER_GEN_FIELDS', 'LOSS_WINDOW', 'JUDGE_MIN_EPOCHS',
            'JUDGE_IMAGE_STEPS', 'JUDGE_SEED', 'JUDGE_VAL_FRACTION', 'REAL_ROW_METRICS', 'model_key', 'gen0_key',
-           'gen0_path', 'gen0_samples_path', 'classifier_path', 'encoder_path', 'cache_lock', 'train_gen0',
-           'ensure_gen0', 'judge_epochs', 'ensure_judge', 'floor_record', 'ensure_floor', 'shared_artefacts']
+           'gen0_path', 'gen0_samples_path', 'classifier_path', 'encoder_path', 'cache_lock', 'gen0_snapshot_path',
+           'train_gen0', 'ensure_gen0', 'judge_epochs', 'ensure_judge', 'floor_record', 'ensure_floor',
+           'shared_artefacts']
 
 # %% ../nbs/08e_artefacts.ipynb #32af6145
 SPLITS_VERSION = 'judge-pools-1'   # the data partition (scollapse.data.fixed_pools): other partitions' caches differ
@@ -75,30 +77,41 @@ def cache_lock(path: Path | None, runtime: Runtime):
     processes of a run act on its broadcast answer."""
     return lock_for(path) if path is not None and runtime.is_main else contextlib.nullcontext()
 
+def gen0_snapshot_path(gen0: Path) -> Path:
+    """Where generation 0's training snapshot lives while it trains (beside the cache entry, deleted once saved)."""
+    return gen0.with_name(gen0.name + '.train-state')
+
 def train_gen0(run_cfg: RunConfig, train_x: np.ndarray, train_y: np.ndarray, runtime: Runtime, device: str | None,
-               on_epoch=None):
-    """Train the generation-0 model on its real images; returns it and its checkpoint metadata."""
+               on_epoch=None, snapshot: Path | None = None, snapshot_every: float = SNAPSHOT_EVERY_S):
+    """Train the generation-0 model on its real images (resuming from `snapshot` if there is one); returns it and
+    its checkpoint metadata."""
     model_cfg = run_cfg.model_cfg
     unet = make_unet(model_cfg, get_spec(run_cfg.dataset).n_classes, seed=stage_seed(run_cfg.seed, 0, 'init'))
     losses = train_ddpm(unet, make_scheduler(model_cfg), train_x, train_y, **fit_kwargs(model_cfg, True),
                         seed=stage_seed(run_cfg.seed, 0, 'train'), device=device or run_cfg.device,
-                        progress=live_bars(run_cfg.progress), desc='gen 0 train', runtime=runtime, on_epoch=on_epoch)
+                        progress=live_bars(run_cfg.progress), desc='gen 0 train', runtime=runtime, on_epoch=on_epoch,
+                        snapshot=snapshot, snapshot_every=snapshot_every)
     return unet, {'final_loss': float(np.mean(losses[-LOSS_WINDOW:])), 'n_train': len(train_y)}
 
 def ensure_gen0(cfg: LoopConfig, train_x: np.ndarray, train_y: np.ndarray, runtime: Runtime | None = None,
                 device: str | None = None, on_epoch=None) -> tuple[Path, float]:
     """Train and cache the generation-0 model if needed; returns its path and the training seconds spent. Runs racing
-    on one cache (a sweep's cells of one seed) train it once: the others wait on its lock, then load it."""
+    on one cache (a sweep's cells of one seed) train it once: the others wait on its lock, then load it. A training
+    that was killed resumes from its snapshot; a watched one (`on_epoch`, for a curve of every epoch) starts over."""
     run_cfg, runtime = resolve_config(cfg), runtime or Runtime()
     path = gen0_path(run_cfg)
     runtime.barrier()
     with cache_lock(path, runtime):   # held by the main process across check, train and save
         if runtime.broadcast(path.exists()):   # every process acts on the main process's answer
             return path, 0.0
-        started = time.perf_counter()
-        unet, meta = train_gen0(run_cfg, train_x, train_y, runtime, device, on_epoch)
+        started, snapshot = time.perf_counter(), gen0_snapshot_path(path)
+        if snapshot.exists() and on_epoch is None:
+            say(run_cfg, runtime, f'generation 0: resuming its training from {snapshot}')
+        unet, meta = train_gen0(run_cfg, train_x, train_y, runtime, device, on_epoch,
+                                snapshot=None if on_epoch else snapshot)
         if runtime.is_main:
             save_checkpoint(path, unet, run_cfg.model_cfg, meta)
+            snapshot.unlink(missing_ok=True)
         runtime.barrier()
     return path, time.perf_counter() - started
 

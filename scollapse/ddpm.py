@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_ddpm.ipynb #af3ede91
 from __future__ import annotations
-import os, math, io
+import os, math, io, time
 from contextlib import contextmanager
 from dataclasses import dataclass, asdict, field, replace
 from pathlib import Path
@@ -16,6 +16,8 @@ from diffusers.optimization import get_cosine_schedule_with_warmup
 from diffusers.training_utils import EMAModel
 from tqdm.auto import tqdm
 from .cache import atomic_write
+from .snapshot import (  # resumable training (01b_snapshot)
+    SNAPSHOT_EVERY_S, training_fingerprint, save_snapshot, read_snapshot, restore_snapshot)
 from .model_config import (  # the configuration chapter, re-exported here for every importer of ddpm
     ModelConfig, SAMPLERS, PRESETS, DIGITS_FINETUNE_LR, CPU_28, PAPER_UNETS, GPU_UNETS, GPU_RECIPE, gpu_preset,
     model_preset, check_model_config)
@@ -27,10 +29,11 @@ _all_ = ['ModelConfig', 'SAMPLERS', 'PRESETS', 'DIGITS_FINETUNE_LR', 'CPU_28', '
 
 # %% auto #0
 __all__ = ['to_model', 'to_uint8', 'torch_threads', 'make_unet', 'n_classes_of', 'null_class_of', 'class_input', 'make_scheduler',
-           'n_params', 'train_ddpm', 'fit_kwargs', 'balanced_labels', 'make_sampler', 'guided_eps', 'sample_ddpm',
-           'CheckpointError', 'atomic_save', 'save_checkpoint', 'load_checkpoint', 'ModelConfig', 'SAMPLERS', 'PRESETS',
-           'DIGITS_FINETUNE_LR', 'CPU_28', 'PAPER_UNETS', 'GPU_UNETS', 'GPU_RECIPE', 'gpu_preset', 'model_preset',
-           'check_model_config', 'MIXED_PRECISION', 'COMPILE_MODES', 'Runtime', 'on_cuda', 'use_tf32', 'rank_share']
+           'n_params', 'train_ddpm', 'resume_training', 'fit_kwargs', 'balanced_labels', 'make_sampler', 'guided_eps',
+           'sample_ddpm', 'CheckpointError', 'atomic_save', 'save_checkpoint', 'load_checkpoint', 'ModelConfig',
+           'SAMPLERS', 'PRESETS', 'DIGITS_FINETUNE_LR', 'CPU_28', 'PAPER_UNETS', 'GPU_UNETS', 'GPU_RECIPE',
+           'gpu_preset', 'model_preset', 'check_model_config', 'MIXED_PRECISION', 'COMPILE_MODES', 'Runtime', 'on_cuda',
+           'use_tf32', 'rank_share']
 
 # %% ../nbs/01_ddpm.ipynb #f9f15632
 def to_model(x) -> torch.Tensor:
@@ -99,6 +102,8 @@ def train_ddpm(unet: UNet2DModel, scheduler: DDPMScheduler, images: np.ndarray, 
                ema_decay: float = 0.0,       # > 0: keep an EMA of the weights and leave it in `unet` at the end
                on_epoch=None,                # on_epoch(epoch, unet) after each epoch (1-based), EMA weights in
                                              # place, eval mode
+               snapshot=None,                # a path: resume from the training snapshot there, and write one every
+               snapshot_every: float = SNAPSHOT_EVERY_S,   # seconds (chapter 01b); deleting it is the caller's job
                ) -> list[float]:
     """Train `unet` in place on uint8 images with the ε-prediction MSE loss; returns the per-step losses."""
     if len(images) != len(labels): raise ValueError(f"{len(images)} images but {len(labels)} labels")
@@ -123,9 +128,17 @@ def train_ddpm(unet: UNet2DModel, scheduler: DDPMScheduler, images: np.ndarray, 
     model = rt.accelerator.prepare_model(unet) if rt.world > 1 else unet   # DDP: gradients averaged over processes
     fwd = rt.compiled(model)
     ema = EMAModel(unet.parameters(), decay=ema_decay, foreach=gpu) if ema_decay > 0 else None
-    losses = []
-    bar = tqdm(total=steps_per_epoch * epochs, desc=desc, disable=not (progress and rt.is_main), leave=False)
-    for epoch in range(epochs):
+    parts = {'unet': unet, 'opt': opt, 'sched': sched, **({'ema': ema} if ema is not None else {})}
+    streams = {'order': g, 'noise': gd}
+    fingerprint = training_fingerprint(images, labels, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                                       weight_decay=weight_decay, warmup_steps=warmup_steps, grad_clip=grad_clip,
+                                       label_dropout=label_dropout, ema_decay=ema_decay, world=rt.world,
+                                       noise_schedule=dict(scheduler.config), device=device)
+    start, losses = resume_training(snapshot, fingerprint, parts, streams, ema, device)
+    saved_at = time.perf_counter()
+    bar = tqdm(total=steps_per_epoch * epochs, initial=steps_per_epoch * start, desc=desc,
+               disable=not (progress and rt.is_main), leave=False)
+    for epoch in range(start, epochs):
         perm, epoch_losses = torch.randperm(len(x_all), generator=g).to(x_all.device), []
         for i in range(steps_per_epoch):
             idx = perm[i * batch_size:(i + 1) * batch_size]   # the global batch; all processes draw the same noise
@@ -158,6 +171,10 @@ def train_ddpm(unet: UNet2DModel, scheduler: DDPMScheduler, images: np.ndarray, 
             bar.update(1)
         losses.extend(torch.stack(epoch_losses).tolist())
         bar.set_postfix(loss=f"{np.mean(losses[-steps_per_epoch:]):.4f}")
+        due = snapshot is not None and rt.is_main and epoch + 1 < epochs
+        if due and time.perf_counter() - saved_at >= snapshot_every:
+            save_snapshot(snapshot, epoch + 1, parts, streams, losses, fingerprint)
+            saved_at = time.perf_counter()
         if on_epoch is not None:
             _call_on_epoch(on_epoch, epoch + 1, unet, ema)
     bar.close()
@@ -165,6 +182,16 @@ def train_ddpm(unet: UNet2DModel, scheduler: DDPMScheduler, images: np.ndarray, 
         ema.copy_to(unet.parameters())   # the EMA weights are what is sampled, saved and fine-tuned
     unet.eval()
     return losses
+
+def resume_training(snapshot, fingerprint: dict, parts: dict, streams: dict, ema, device: str) -> tuple[int, list]:
+    """(epochs done, losses so far) from the snapshot at `snapshot` if there is one, its state loaded; else (0, [])."""
+    state = read_snapshot(snapshot, fingerprint) if snapshot is not None else None
+    if state is None:
+        return 0, []
+    start, losses = restore_snapshot(state, parts, streams)
+    if ema is not None:
+        ema.to(device)   # the snapshot is read onto the CPU
+    return start, losses
 
 def _call_on_epoch(fn, epoch: int, unet: UNet2DModel, ema) -> None:
     """Call fn(epoch, unet) with the EMA weights swapped in (if any) and the UNet in eval mode, then restore both."""
