@@ -130,10 +130,10 @@ def train_ddpm(unet: UNet2DModel, scheduler: DDPMScheduler, images: np.ndarray, 
     ema = EMAModel(unet.parameters(), decay=ema_decay, foreach=gpu) if ema_decay > 0 else None
     parts = {'unet': unet, 'opt': opt, 'sched': sched, **({'ema': ema} if ema is not None else {})}
     streams = {'order': g, 'noise': gd}
-    fingerprint = training_fingerprint(images, labels, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
-                                       weight_decay=weight_decay, warmup_steps=warmup_steps, grad_clip=grad_clip,
-                                       label_dropout=label_dropout, ema_decay=ema_decay, world=rt.world,
-                                       noise_schedule=dict(scheduler.config), device=device)
+    knobs = dict(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, weight_decay=weight_decay, device=device,
+                 warmup_steps=warmup_steps, grad_clip=grad_clip, label_dropout=label_dropout, ema_decay=ema_decay,
+                 world=rt.world, noise_schedule=dict(scheduler.config))
+    fingerprint = training_fingerprint(images, labels, **knobs) if snapshot is not None else None   # hashes the data
     start, losses = resume_training(snapshot, fingerprint, parts, streams, ema, device)
     saved_at = time.perf_counter()
     bar = tqdm(total=steps_per_epoch * epochs, initial=steps_per_epoch * start, desc=desc,
