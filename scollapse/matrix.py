@@ -14,13 +14,14 @@ import pandas as pd
 from .loop import (LoopConfig, run_loop, fmt_seconds, read_rows, gen0_path, config_differences,
                             ConfigMismatchError, resolve_config)
 from .methods import cell_finished, resolved_cell
-from .results import result_cells, result_frame, ordered_table, collect_results, reuse_cell, read_config
+from .results import (result_cells, result_frame, ordered_table, collect_results, reuse_cell, read_config,
+                               adopt_shared, SHARED_DIR)
 
 # %% auto #0
 __all__ = ['PROTOCOL_LABEL', 'EXPERIMENT_SECTIONS', 'JUDGE_ACCURACY_ATOL', 'SHARED_GEN0_RTOL', 'matrix_cells', 'matrix_eta',
            'run_cell', 'run_matrix', 'cell_rows', 'collect', 'check_exported', 'exported_cells',
            'experiment_differences', 'reuse_folders', 'reusable_cells', 'copy_reused', 'reuse_cells',
-           'judge_accuracy_here', 'check_reused_judge', 'check_shared_gen0', 'collect_matrix']
+           'judge_accuracy_here', 'check_judge_elsewhere', 'check_one_judge', 'check_shared_gen0', 'collect_matrix']
 
 # %% ../nbs/13c_matrix.ipynb #e60bfa07
 def matrix_cells(methods, seeds, dataset: str = 'digits', preset: str = 'cpu', root='runs/compare',
@@ -58,12 +59,15 @@ def run_matrix(methods, seeds, dataset: str = 'digits', preset: str = 'cpu', roo
                overrides: dict | None = None, progress: bool = True, raise_errors: bool = False,
                results=None, reuse=()) -> pd.DataFrame:
     """Run or resume every cell, skipping those finished or exported complete to `results` (or, the same experiment,
-    to a `reuse` folder: copied to `results`); returns a status table."""
+    to a `reuse` folder: copied to `results`), graded by the judge of the exported ones; returns a status table."""
     cells = matrix_cells(methods, seeds, dataset, preset, root, overrides)
+    if results is not None and cells:
+        adopt_shared(cells[0][2], results)   # the exported cells' judge and encoder, where this cache has none
     folders = reuse_folders(reuse, results)
     found = reusable_cells(folders, cells, results)
-    done = set(found) | set(exported_cells(results, cells))
-    check_reused_judge(found, [c for m, s, c in cells if (m, s) not in done and not cell_finished(c)])
+    from_elsewhere = {**exported_cells(results, cells), **found}
+    to_run = [c for m, s, c in cells if (m, s) not in from_elsewhere and not cell_finished(c)]
+    check_judge_elsewhere(from_elsewhere, to_run)
     reused = copy_reused(found, cells, results)
     if progress and reused:
         print(f"{len(reused)} cells reused (the same experiment under another protocol's name), copied to {results}")
@@ -189,18 +193,32 @@ def judge_accuracy_here(loop_cfg: LoopConfig) -> float:
     x, y, spec = load_dataset(run_cfg.dataset, run_cfg.data_root)
     return json.loads(ensure_judge(run_cfg, x, y, run_splits(run_cfg, x, y, spec)).read_text())['ref_pool_accuracy']
 
-def check_reused_judge(found: dict, to_run: list) -> None:
-    """Refuse, before any cell runs, reusing cells graded by another judge than the cells still to run here: their
-    generation 0 is another machine's too, and `check_shared_gen0` would refuse the table after hours of compute."""
-    if not found or not to_run:
+def check_judge_elsewhere(elsewhere: dict, to_run: list) -> None:
+    """Refuse, before any cell runs, cells exported or reused from elsewhere ({(method, seed): folder}) that were
+    graded by another judge than the cells still to run here: the table would mix two feature spaces' FIDs."""
+    if not elsewhere or not to_run:
         return
     here = judge_accuracy_here(to_run[0])
-    for (m, s), d in found.items():
+    for (m, s), d in elsewhere.items():
         there = float(pd.read_csv(Path(d) / 'metrics.csv').judge_accuracy.iloc[0])
         if abs(there - here) > JUDGE_ACCURACY_ATOL:
             raise ValueError(f"{d} ({m}, seed {s}) was graded by another judge (reference-pool accuracy {there:.4f}; "
-                             f"this machine's: {here:.4f}), so its generation 0 is not this machine's either: run "
-                             "the protocol's whole list here, or carry the cache that made those cells (cache_dir)")
+                             f"this cache's: {here:.4f}). Run with a fresh cache_dir (a results folder with "
+                             f"{SHARED_DIR}/ gives it the judge and encoder of its cells), carry the cache that made "
+                             "those cells, or run the whole matrix here")
+
+def check_one_judge(df: pd.DataFrame, sources: dict, default: str = 'here') -> None:
+    """Refuse a table whose cells were graded by different judges (reference-pool accuracies apart by more than
+    JUDGE_ACCURACY_ATOL); `sources` names where each (method, seed) came from."""
+    if 'judge_accuracy' not in df or not len(df):
+        return
+    accuracy = df.groupby(['method', 'seed'], observed=True).judge_accuracy.first().dropna()
+    if not len(accuracy) or accuracy.max() - accuracy.min() <= JUDGE_ACCURACY_ATOL:
+        return
+    where = '; '.join(f"{m} seed {s}: {a:.4f} ({sources.get((str(m), s), default)})" for (m, s), a in accuracy.items())
+    raise ValueError(f"the cells were graded by different judges (reference-pool accuracy {where}), so their FIDs "
+                     "are in different feature spaces: render each machine's cells apart, or re-run one part with "
+                     "the other's judge (its results folder's _shared/)")
 
 
 # %% ../nbs/13c_matrix.ipynb #b349e85e
@@ -224,7 +242,9 @@ def collect_matrix(methods, seeds, dataset: str = 'digits', preset: str = 'cpu',
     if results is None or not Path(results).is_dir():
         return local
     if not len(local):
-        return collect_results(results, methods, seeds)
+        exported = collect_results(results, methods, seeds)
+        check_one_judge(exported, {}, default=str(results))
+        return exported
     cells = matrix_cells(methods, seeds, dataset, preset, root, overrides)
     elsewhere = exported_cells(results, cells)
     gens = {(m, s): c.generations for m, s, c in cells}
@@ -232,4 +252,5 @@ def collect_matrix(methods, seeds, dataset: str = 'digits', preset: str = 'cpu',
     parts = [local[keep], *[result_frame(m, s, {'generations': gens[(m, s)]}, d) for (m, s), d in elsewhere.items()]]
     df = ordered_table(parts, methods, seeds)
     check_shared_gen0(df, {m for m, _, c in cells if c.sims_weight > 0}, elsewhere)
+    check_one_judge(df, elsewhere)
     return df

@@ -10,15 +10,16 @@ from dataclasses import fields
 from pathlib import Path
 import pandas as pd
 
-from .cache import atomic_write_text
+from .cache import atomic_write, atomic_write_text, lock_for
 from .loop import atomic_csv, gen_dir, is_done
 from .methods import METHODS, cell_finished, resolved_cell
 
 # %% auto #0
-__all__ = ['RESULT_FILES', 'REUSED_FILE', 'OLE_T_GRID', 'read_config', 'read_table', 'load_run', 'run_label', 'gen_folders',
-           'recorded_generations', 'grid_generations', 'export_cell', 'export_results', 'reuse_cell', 'reused_for',
-           'result_cells', 'method_order', 'floor_columns', 'result_frame', 'ordered_table', 'collect_results',
-           'cell_run_config', 'refloor_results', 'ole_cached', 'result_ole']
+__all__ = ['RESULT_FILES', 'SHARED_DIR', 'REUSED_FILE', 'OLE_T_GRID', 'read_config', 'read_table', 'load_run', 'run_label',
+           'gen_folders', 'recorded_generations', 'grid_generations', 'export_cell', 'export_results', 'shared_paths',
+           'shared_copy', 'export_shared', 'adopt_shared', 'reuse_cell', 'reused_for', 'result_cells', 'method_order',
+           'floor_columns', 'result_frame', 'ordered_table', 'collect_results', 'cell_run_config', 'refloor_results',
+           'ole_cached', 'result_ole']
 
 # %% ../nbs/13b_results.ipynb #2de536fa
 def read_config(run_dir) -> dict:
@@ -73,14 +74,56 @@ def export_cell(method: str, run_dir: Path, dest, generations: int) -> Path:
 
 def export_results(methods, seeds, dest, dataset: str = 'digits', preset: str = 'cpu', root='runs/compare',
                    overrides: dict | None = None) -> list[Path]:
-    """Export each finished cell (no checkpoints, no samples) to dest/<run_name>/; returns the folders written."""
-    written = []
+    """Export each finished cell (no checkpoints, no samples) to dest/<run_name>/, and the judge and selection encoder
+    that graded and selected them to dest/_shared/; returns the cell folders written."""
+    written, finished = [], []
     for m in methods:
         for s in seeds:
             loop_cfg = resolved_cell(m, s, dataset, preset, root, overrides)
             if cell_finished(loop_cfg):
                 written.append(export_cell(m, Path(loop_cfg.out_dir), dest, loop_cfg.generations))
+                finished.append(loop_cfg)
+    if finished:
+        export_shared(finished[0], dest)   # one cache for every cell of the matrix
     return written
+
+# %% ../nbs/13b_results.ipynb #7b35c8db
+SHARED_DIR = '_shared'   # in a results folder: the judge and the selection encoder its cells were graded by
+
+def shared_paths(loop_cfg) -> list[Path]:
+    """The cached files all cells of a dataset share: the judge, its accuracy record and the selection encoder."""
+    from scollapse.artefacts import classifier_path, encoder_path
+    judge = classifier_path(loop_cfg)
+    return [judge, judge.with_suffix('.accuracy.json'), encoder_path(loop_cfg)]
+
+def shared_copy(loop_cfg, results, path: Path) -> Path:
+    """Where a results folder keeps its copy of the cached file `path` (its path under cache_dir, in SHARED_DIR)."""
+    return Path(results) / SHARED_DIR / Path(path).relative_to(loop_cfg.cache_dir)
+
+def export_shared(loop_cfg, dest) -> list[Path]:
+    """Copy the judge (with its accuracy) and the selection encoder from the cell's cache to dest/_shared/."""
+    written = []
+    for path in shared_paths(loop_cfg):
+        if path.exists():
+            to = shared_copy(loop_cfg, dest, path)
+            to.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, to)
+            written.append(to)
+    return written
+
+def adopt_shared(loop_cfg, results) -> list[Path]:
+    """Copy a results folder's judge and encoder into the cell's cache where it has none; returns what was copied."""
+    adopted = []
+    for path in shared_paths(loop_cfg):
+        src = shared_copy(loop_cfg, results, path)
+        if not src.exists():
+            continue
+        with lock_for(path):   # a process building the same file finishes first; then it is not replaced
+            if not path.exists():
+                with atomic_write(path) as tmp:
+                    shutil.copy(src, tmp)
+                adopted.append(path)
+    return adopted
 
 # %% ../nbs/13b_results.ipynb #e086d610
 REUSED_FILE = 'reused.json'   # in a cell copied from another protocol's results: where from, for which protocol

@@ -50,14 +50,13 @@ def test_compare_renders_committed_results(tmp_path):
 
 
 
-def test_compare_finishes_a_matrix_across_machines(tmp_path, seeded):
+def test_compare_finishes_a_matrix_across_machines(tmp_path, seeded, cache_dir):
     """A matrix finished in two parts on two machines: the second part runs only the cells the first did not export,
-    and its tables hold both parts' seeds."""
+    with the judge and encoder the first exported, and its tables hold both parts' seeds."""
     import shutil
     tiny = {**TINY_SIZES, 'filter_options': {}}
     res = tmp_path / 'results'
-    for machine in ('m1', 'm2'):
-        seeded(tmp_path / machine / '_cache')
+    seeded(tmp_path / 'm1' / '_cache')                 # machine 2's cache starts empty: it adopts what results carries
     common = dict(preset='smoke', methods=['SYN', 'ACUR'], overrides=tiny, progress=False, ole=False, results=str(res))
     pm.execute_notebook(str(NBS / 'compare.ipynb'), str(tmp_path / 'part1.ipynb'), cwd=str(tmp_path),
                         parameters=dict(common, seeds=[0], root=str(tmp_path / 'm1')), progress_bar=False)
@@ -67,6 +66,9 @@ def test_compare_finishes_a_matrix_across_machines(tmp_path, seeded):
     nb = pm.execute_notebook(str(NBS / 'compare.ipynb'), str(tmp_path / 'part2.ipynb'), cwd=str(tmp_path),
                              parameters=dict(common, seeds=[0, 1], root=str(tmp_path / 'm2')), progress_bar=False)
     ran = [d.name for d in (tmp_path / 'm2').glob('digits-*')]
+    for kind in ('judge', 'encoder'):                  # graded and selected by machine 1's networks, not new ones
+        assert (tmp_path / 'm2' / '_cache' / kind / 'digits.pt').read_bytes() == \
+            (res / '_shared' / kind / 'digits.pt').read_bytes() == (cache_dir / kind / 'digits.pt').read_bytes()
     assert len(ran) == 2 and all('-s1' in n and '-s0' not in n for n in ran), ran   # seed 0 was not re-run
     assert {d.name: (d / 'metrics.csv').read_text() for d in res.glob('digits-*') if d.name in first} == first
     text = ' '.join(''.join(o.get('text', '')) for c in nb.cells if c.cell_type == 'code' for o in c.get('outputs', []))
