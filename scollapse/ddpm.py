@@ -29,11 +29,11 @@ _all_ = ['ModelConfig', 'SAMPLERS', 'PRESETS', 'DIGITS_FINETUNE_LR', 'CPU_28', '
 
 # %% auto #0
 __all__ = ['to_model', 'to_uint8', 'torch_threads', 'make_unet', 'n_classes_of', 'null_class_of', 'class_input', 'make_scheduler',
-           'n_params', 'train_ddpm', 'resume_training', 'fit_kwargs', 'balanced_labels', 'make_sampler', 'guided_eps',
-           'sample_ddpm', 'CheckpointError', 'atomic_save', 'save_checkpoint', 'load_checkpoint', 'ModelConfig',
-           'SAMPLERS', 'PRESETS', 'DIGITS_FINETUNE_LR', 'CPU_28', 'PAPER_UNETS', 'GPU_UNETS', 'GPU_RECIPE',
-           'gpu_preset', 'model_preset', 'check_model_config', 'MIXED_PRECISION', 'COMPILE_MODES', 'Runtime', 'on_cuda',
-           'use_tf32', 'rank_share']
+           'n_params', 'train_ddpm', 'public_config', 'resume_training', 'fit_kwargs', 'balanced_labels',
+           'make_sampler', 'guided_eps', 'sample_ddpm', 'CheckpointError', 'atomic_save', 'save_checkpoint',
+           'load_checkpoint', 'ModelConfig', 'SAMPLERS', 'PRESETS', 'DIGITS_FINETUNE_LR', 'CPU_28', 'PAPER_UNETS',
+           'GPU_UNETS', 'GPU_RECIPE', 'gpu_preset', 'model_preset', 'check_model_config', 'MIXED_PRECISION',
+           'COMPILE_MODES', 'Runtime', 'on_cuda', 'use_tf32', 'rank_share']
 
 # %% ../nbs/01_ddpm.ipynb #f9f15632
 def to_model(x) -> torch.Tensor:
@@ -132,7 +132,7 @@ def train_ddpm(unet: UNet2DModel, scheduler: DDPMScheduler, images: np.ndarray, 
     streams = {'order': g, 'noise': gd}
     knobs = dict(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, weight_decay=weight_decay, device=device,
                  warmup_steps=warmup_steps, grad_clip=grad_clip, label_dropout=label_dropout, ema_decay=ema_decay,
-                 world=rt.world, noise_schedule=dict(scheduler.config))
+                 world=rt.world, noise_schedule=public_config(scheduler))
     fingerprint = training_fingerprint(images, labels, **knobs) if snapshot is not None else None   # hashes the data
     start, losses = resume_training(snapshot, fingerprint, parts, streams, ema, device)
     saved_at = time.perf_counter()
@@ -182,6 +182,11 @@ def train_ddpm(unet: UNet2DModel, scheduler: DDPMScheduler, images: np.ndarray, 
         ema.copy_to(unet.parameters())   # the EMA weights are what is sampled, saved and fine-tuned
     unet.eval()
     return losses
+
+def public_config(scheduler) -> dict:
+    """A scheduler's settings without diffusers' private keys (`_use_default_values` is a set's order: it differs
+    between processes, so a fingerprint holding it would refuse every snapshot of another process)."""
+    return {k: v for k, v in scheduler.config.items() if not k.startswith('_')}
 
 def resume_training(snapshot, fingerprint: dict, parts: dict, streams: dict, ema, device: str) -> tuple[int, list]:
     """(epochs done, losses so far) from the snapshot at `snapshot` if there is one, its state loaded; else (0, [])."""
