@@ -218,7 +218,7 @@ def check_one_judge(df: pd.DataFrame, sources: dict, default: str = 'here') -> N
     where = '; '.join(f"{m} seed {s}: {a:.4f} ({sources.get((str(m), s), default)})" for (m, s), a in accuracy.items())
     raise ValueError(f"the cells were graded by different judges (reference-pool accuracy {where}), so their FIDs "
                      "are in different feature spaces: render each machine's cells apart, or re-run one part with "
-                     "the other's judge (its results folder's _shared/)")
+                     f"the other's judge (its results folder's {SHARED_DIR}/)")
 
 
 # %% ../nbs/13c_matrix.ipynb #b349e85e
